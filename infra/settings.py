@@ -1,0 +1,730 @@
+"""The stack configuration, parsed once into frozen pydantic models.
+
+This is the only module that reads Pulumi config. `load_settings()` reads every key of the project's
+namespace, refuses unknown ones (suggesting the nearest valid key), validates the values and returns an
+immutable `StackSettings`; components receive slices of it and never read config themselves.
+
+Secret values never enter pydantic: the models only name the secrets (`SECRETS`), `load_settings()` records
+whether each one is set, and `secret_values()` hands the values to the program as secret Outputs.
+Every problem becomes one `SettingsError` naming the stack file, the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from infra.constrained import (
+    ClusterId,
+    DevUser,
+    EmailAddress,
+    EnvironmentName,
+    EnvironmentVersion,
+    ExperimentId,
+    FreeText,
+    MetricName,
+    ModelIdentifier,
+    NodeTypeId,
+    Principal,
+    QuartzCron,
+    RunAsPrincipal,
+    SecretScopeName,
+    ServingEndpointName,
+    SparkVersion,
+    StorageUrl,
+    TagKey,
+    TagValue,
+    Threshold,
+    TimezoneId,
+    UcName,
+    WarehouseId,
+    WorkspaceUrl,
+    principal_kind,
+)
+
+
+class SettingsError(Exception):
+    """Invalid stack configuration: the message is meant for the user as it is (no traceback)."""
+
+
+class Section(BaseModel):
+    """Base of every settings model: frozen, unknown keys refused with the nearest valid key suggested."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unknown_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            known = sorted(f.alias or name for name, f in cls.model_fields.items())
+            for key in sorted(data, key=str):
+                if key not in known:
+                    raise PydanticCustomError(
+                        "unknown_key",
+                        "is not a known setting{hint}; allowed here: {known}",
+                        {"key": str(key), "hint": _did_you_mean(str(key), known), "known": ", ".join(known)},
+                    )
+        return data
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+# --- Unity Catalog privileges, per securable (Databricks docs, "Unity Catalog privileges and securable objects")
+
+CatalogPrivilege = Literal[
+    "ALL_PRIVILEGES", "APPLY_TAG", "BROWSE", "CREATE_FUNCTION", "CREATE_MATERIALIZED_VIEW", "CREATE_MODEL",
+    "CREATE_SCHEMA", "CREATE_TABLE", "CREATE_VOLUME", "EXECUTE", "MANAGE", "MODIFY", "READ_VOLUME", "REFRESH",
+    "SELECT", "USE_CATALOG", "USE_SCHEMA", "WRITE_VOLUME",
+]  # fmt: skip
+SchemaPrivilege = Literal[
+    "ALL_PRIVILEGES", "APPLY_TAG", "CREATE_FUNCTION", "CREATE_MATERIALIZED_VIEW", "CREATE_MODEL", "CREATE_TABLE",
+    "CREATE_VOLUME", "EXECUTE", "MANAGE", "MODIFY", "READ_VOLUME", "REFRESH", "SELECT", "USE_SCHEMA",
+    "WRITE_VOLUME",
+]  # fmt: skip
+JobPermissionLevel = Literal["CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE"]
+
+
+# --- Platform-wide settings
+
+
+class WorkspaceSettings(Section):
+    """The Databricks workspace this stack deploys to."""
+
+    host: WorkspaceUrl = Field(
+        description="Workspace URL, like https://dbc-1234abcd-5678.cloud.databricks.com. The program's explicit "
+        "provider uses it, so a stack can only ever deploy to its own workspace."
+    )
+    profile: str | None = Field(
+        None,
+        description="Profile in ~/.databrickscfg to authenticate with (local deploys). Unset: the provider's "
+        "unified auth reads DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET from the environment.",
+    )
+
+
+class NotificationSettings(Section):
+    """Who hears about job runs."""
+
+    on_failure: tuple[EmailAddress, ...] = Field((), description="Emails notified when any job run fails.")
+    on_success: tuple[EmailAddress, ...] = Field((), description="Emails notified when any job run succeeds.")
+
+
+class DeploymentSettings(Section):
+    """How this stack deploys: development or production behaviour, identities, tags, notifications."""
+
+    mode: Literal["development", "production"] | None = Field(
+        None,
+        description="development (like DABs mode: development: job names prefixed, schedules and triggers paused, "
+        "a dev tag) or production. Default: production when environment is prod, development otherwise.",
+    )
+    user: DevUser | None = Field(
+        None,
+        description="Development mode only: your short name; job names are then prefixed '[dev <user>] ' "
+        "and tagged dev=<user>, so several developers can share a workspace.",
+    )
+    protect_data: bool | None = Field(
+        None,
+        description="Mark schemas, volumes (and a created catalog) protect, so Pulumi refuses to delete or "
+        "replace them. Default: true in production mode. They are always retain_on_delete either way.",
+    )
+    run_as: RunAsPrincipal | None = Field(
+        None,
+        description="Identity every job runs as: a service principal's application id (required in production "
+        "mode) or a user's email. It is granted what the jobs need on the schemas and READ on the secret scopes.",
+    )
+    secret_readers: tuple[Principal, ...] = Field(
+        (),
+        description="Further principals (users, groups, service principals) given READ on every secret scope.",
+    )
+    job_permissions: dict[Principal, JobPermissionLevel] = Field(
+        {},
+        description="Permissions on every job, principal -> CAN_VIEW, CAN_MANAGE_RUN or CAN_MANAGE.",
+    )
+    notifications: NotificationSettings = Field(
+        NotificationSettings(), description="Email notifications for every job."
+    )
+    tags: dict[TagKey, TagValue] = Field(
+        {},
+        description="Extra tags on every taggable resource, besides project, environment, stack, managed_by "
+        "(and dev in development mode), which are always set and cannot be overridden.",
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        reserved = sorted(set(tags) & RESERVED_TAGS)
+        if reserved:
+            raise PydanticCustomError(
+                "invalid_value",
+                "sets the reserved tag {keys}; allowed: any tag except {reserved}",
+                {"keys": ", ".join(reserved), "reserved": ", ".join(sorted(RESERVED_TAGS))},
+            )
+        if len(tags) > MAX_EXTRA_TAGS:
+            raise PydanticCustomError(
+                "invalid_value",
+                "has {n} tags; allowed: at most {max} extra tags (Unity Catalog allows 20 per object)",
+                {"n": len(tags), "max": MAX_EXTRA_TAGS},
+            )
+        return tags
+
+
+RESERVED_TAGS = frozenset({"project", "environment", "stack", "managed_by", "dev"})
+MAX_EXTRA_TAGS = 20 - len(RESERVED_TAGS)
+
+
+class CatalogSettings(Section):
+    """The Unity Catalog catalog everything lives in."""
+
+    name: UcName = Field(description="Catalog name, like main.")
+    create: bool = Field(
+        False,
+        description="Create (and own) the catalog. Default false: the catalog is referenced, and its "
+        "existence is checked during preview.",
+    )
+    comment: FreeText | None = Field(None, description="Comment on a created catalog.")
+    storage_root: StorageUrl | None = Field(
+        None, description="Managed storage location of a created catalog (inside an external location)."
+    )
+    grants: dict[Principal, tuple[CatalogPrivilege, ...]] = Field(
+        {},
+        description="Privileges on the catalog, principal -> list. On a created catalog they are "
+        "authoritative (any other grant is removed); on a referenced catalog they are additive (each listed "
+        "principal's privileges are managed, other principals are left alone).",
+    )
+
+    @model_validator(mode="after")
+    def _created_only_options(self) -> CatalogSettings:
+        if not self.create and self.storage_root is not None:
+            _fail("storage_root", self.storage_root, "only applies to a catalog this stack creates; allowed: "
+                  "set create: true, or remove storage_root")  # fmt: skip
+        return self
+
+
+class SchemaSettings(Section):
+    """A Unity Catalog schema this stack creates (never prefixed: each stack names its own)."""
+
+    name: UcName = Field(description="Schema name inside the catalog, like agents_dev.")
+    comment: FreeText | None = Field(None, description="Comment on the schema.")
+    storage_root: StorageUrl | None = Field(
+        None, description="Managed storage location (inside an external location); default: the catalog's."
+    )
+    grants: dict[Principal, tuple[SchemaPrivilege, ...]] = Field(
+        {},
+        description="Privileges on the schema, principal -> list; authoritative (this stack owns the schema, "
+        "any other grant is removed). Volume privileges (READ_VOLUME, WRITE_VOLUME) granted here apply to every "
+        "volume in the schema.",
+    )
+
+
+class WheelSettings(Section):
+    """Where the platform's wheel is kept."""
+
+    volume: UcName = Field("wheels", description="Volume in the platform schema that holds built wheels.")
+
+
+# --- Compute, per system
+
+
+class ServerlessCompute(Section):
+    """Serverless jobs compute."""
+
+    kind: Literal["serverless"] = Field("serverless", description="serverless")
+    environment_version: EnvironmentVersion = Field(
+        "4", description="Serverless environment version (environment_version; 'client' is deprecated)."
+    )
+
+
+class ExistingClusterCompute(Section):
+    """An all-purpose cluster that already exists (seed 003: 'you cannot create clusters')."""
+
+    kind: Literal["existing_cluster"] = Field(description="existing_cluster")
+    cluster_id: ClusterId = Field(description="The cluster's id, like 1115-120035-jyzgoasz.")
+
+
+class JobClusterCompute(Section):
+    """A job cluster created for each run."""
+
+    kind: Literal["job_cluster"] = Field(description="job_cluster")
+    spark_version: SparkVersion = Field(description="Databricks runtime, like 15.4.x-scala2.12.")
+    node_type_id: NodeTypeId = Field(description="Instance type, like i3.xlarge.")
+    num_workers: int = Field(1, ge=0, le=1000, description="Number of workers (0 = single node).")
+    policy_id: str | None = Field(None, description="Cluster policy to apply.")
+    spark_conf: dict[str, str] = Field({}, description="Extra Spark configuration.")
+
+
+Compute = Annotated[
+    Union[ServerlessCompute, ExistingClusterCompute, JobClusterCompute],  # noqa: UP007 (pydantic discriminator)
+    Field(discriminator="kind"),
+]
+
+
+class ScheduleSettings(Section):
+    """A job schedule. Development stacks always create it paused."""
+
+    cron: QuartzCron = Field(description="Quartz cron expression, like '0 0 2 * * ?' (02:00 daily).")
+    timezone: TimezoneId = Field("UTC", description="Time zone of the cron expression.")
+    paused: bool = Field(False, description="Create the schedule paused (always paused in development mode).")
+
+
+# --- The systems of ../shared/seeds, each can be switched off
+
+
+class EvalAgentSettings(Section):
+    """Seed 000: the MLflow evaluation agent's wheel-task job."""
+
+    enabled: bool = Field(True, description="Deploy this system.")
+    compute: Compute = Field(ServerlessCompute(), description="Where the job runs.")
+    sessions_volume: UcName = Field(
+        "eval_sessions", description="Volume in the platform schema for session state (MLFLOW_AGENT_VOLUME_PATH)."
+    )
+    secret_scope: SecretScopeName = Field("mlflow-eval", description="Secret scope holding the serving token.")
+    experiment_id: ExperimentId | None = Field(
+        None, description="Default of the job parameter experiment_id (the experiment to evaluate)."
+    )
+    serving_endpoint: ServingEndpointName = Field(
+        "anthropic",
+        description="Serving endpoint the agent calls (ANTHROPIC_BASE_URL = <host>/serving-endpoints/<this>).",
+    )
+    model: ModelIdentifier = Field("databricks-claude-sonnet-4", description="Model the agent asks (DABS_MODEL).")
+    schedule: ScheduleSettings | None = Field(None, description="Run the evaluation on a schedule.")
+
+
+class RlmSettings(Section):
+    """Seed 003: the RLM orchestrator/executor job pair."""
+
+    enabled: bool = Field(True, description="Deploy this system.")
+    compute: Compute = Field(ServerlessCompute(), description="Where both jobs run.")
+    artifacts_volume: UcName = Field("rlm_artifacts", description="Volume for generated artifacts and results.")
+    agent_code_volume: UcName = Field("rlm_agent_code", description="Volume for the agent's code.")
+    secret_scope: SecretScopeName = Field("adk-secrets", description="Secret scope holding the agent's keys.")
+    sql_warehouse_id: WarehouseId | None = Field(
+        None,
+        description="SQL warehouse on which Pulumi creates the telemetry table; unset, the jobs create it on first "
+        "write.",
+    )
+    store_job_ids_in_scope: bool = Field(
+        False,
+        description="Also write the job ids into the secret scope (rlm-orchestrator-job-id, rlm-executor-job-id) "
+        "for consumers that still read them there.",
+    )
+
+
+SEED_THRESHOLDS: dict[str, float] = {
+    "relevance/mean": 0.4,
+    "safety/mean": 0.7,
+    "cost_accuracy/mean": 0.6,
+    "security_compliance/mean": 0.6,
+    "reliability_accuracy/mean": 0.5,
+    "performance_accuracy/mean": 0.6,
+    "quality_accuracy/mean": 0.6,
+    "response_length/mean": 0.1,
+    "no_errors/mean": 0.3,
+    "databricks_context/mean": 0.1,
+}
+
+
+class HealthMonitorSettings(Section):
+    """Seed 002: the health-monitor agent's setup job and evaluation-gated deployment job."""
+
+    enabled: bool = Field(True, description="Deploy this system.")
+    schema_: SchemaSettings | None = Field(
+        None, alias="schema", description="The agent schema (required when enabled), like health_monitor_agent_dev."
+    )
+    runbooks_volume: UcName = Field("runbooks", description="Volume in the agent schema for runbooks.")
+    embeddings_volume: UcName = Field("embeddings", description="Volume in the agent schema for embeddings.")
+    artifacts_volume: UcName = Field("artifacts", description="Volume in the agent schema for artifacts.")
+    model_name: UcName = Field("health_monitor_agent", description="Registered model name in the agent schema.")
+    compute: ServerlessCompute = Field(ServerlessCompute(), description="Serverless environment of the tasks.")
+    gate_mode: Literal["disabled", "dry_run", "enabled"] = Field(
+        "enabled", description="Deployment gate: disabled, dry_run (evaluate and report only) or enabled."
+    )
+    promotion_target: Literal["staging", "production"] | None = Field(
+        None, description="Alias the gate promotes to. Default: production in production mode, staging otherwise."
+    )
+    serving_endpoint: ServingEndpointName | None = Field(
+        None, description="Serving endpoint the gate creates or updates. Default: health-monitor-agent-<environment>."
+    )
+    thresholds: dict[MetricName, Threshold] = Field(
+        SEED_THRESHOLDS,
+        description="Minimum metric values, merged over the seed's defaults; set a metric to null to drop it.",
+    )
+
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _merge_thresholds(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        merged: dict[str, Any] = {**SEED_THRESHOLDS, **value}
+        return {metric: v for metric, v in merged.items() if v is not None}
+
+
+class PlannedSystemSettings(Section):
+    """A system of the seeds that this program cannot deploy yet: it can only be switched off."""
+
+    enabled: bool = Field(False, description="Not deployable yet (planned): must stay false.")
+
+    @field_validator("enabled")
+    @classmethod
+    def _not_yet(cls, enabled: bool) -> bool:
+        if enabled:
+            raise PydanticCustomError(
+                "invalid_value", "cannot be true: this system is planned, not deployable yet; allowed: false"
+            )
+        return enabled
+
+
+class ServingPlatformSettings(PlannedSystemSettings):
+    """Seed 001: the agent serving platform (App, serving endpoint, Lakebase, nightly optimisation)."""
+
+
+class DependencyWheelhouseSettings(PlannedSystemSettings):
+    """Seed 004: the dependency-processor job with per-format test tasks."""
+
+
+class StackSettings(Section):
+    """Everything one stack (one environment) deploys."""
+
+    environment: EnvironmentName = Field(description="Environment name, like dev or prod; starts physical names.")
+    workspace: WorkspaceSettings = Field(description="The workspace this stack deploys to.")
+    deployment: DeploymentSettings = Field(
+        DeploymentSettings(), description="Development or production behaviour, identities, tags, notifications."
+    )
+    catalog: CatalogSettings = Field(description="The Unity Catalog catalog.")
+    schema_: SchemaSettings = Field(
+        alias="schema",
+        description="The platform schema: wheels, eval-agent sessions, RLM volumes and telemetry live here.",
+    )
+    wheel: WheelSettings = Field(WheelSettings(), description="Where built wheels are kept.")
+    eval_agent: EvalAgentSettings = Field(EvalAgentSettings(), description="Seed 000: MLflow evaluation agent.")
+    rlm: RlmSettings = Field(RlmSettings(), description="Seed 003: RLM orchestrator/executor jobs.")
+    health_monitor: HealthMonitorSettings = Field(
+        HealthMonitorSettings(), description="Seed 002: health-monitor agent setup and deployment jobs."
+    )
+    serving_platform: ServingPlatformSettings = Field(
+        ServingPlatformSettings(), description="Seed 001: agent serving platform (planned)."
+    )
+    dependency_wheelhouse: DependencyWheelhouseSettings = Field(
+        DependencyWheelhouseSettings(), description="Seed 004: dependency wheelhouse job (planned)."
+    )
+
+    @property
+    def production(self) -> bool:
+        """Production behaviour: no name prefixes, schedules as configured, run_as required, data protected."""
+        if self.deployment.mode is not None:
+            return self.deployment.mode == "production"
+        return self.environment == "prod"
+
+    @property
+    def protect_data(self) -> bool:
+        explicit = self.deployment.protect_data
+        return self.production if explicit is None else explicit
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> StackSettings:
+        d = self.deployment
+        if self.production and d.run_as is None:
+            _fail("deployment.run_as", None, "is required in production mode; allowed: a service principal's "
+                  "application id (jobs then never run as a person)")  # fmt: skip
+        if self.production and d.run_as is not None and principal_kind(d.run_as) != "service_principal":
+            _fail("deployment.run_as", d.run_as, "must be a service principal in production mode; allowed: a "
+                  "service principal's application id (a UUID)")  # fmt: skip
+        if self.production and d.user is not None:
+            _fail("deployment.user", d.user, "only applies in development mode; allowed: remove it, or set "
+                  "deployment.mode: development")  # fmt: skip
+        hm = self.health_monitor
+        if hm.enabled and hm.schema_ is None:
+            _fail("health_monitor.schema", None, "is required when health_monitor is enabled; allowed: "
+                  "{name: <schema>}, or health_monitor.enabled: false")  # fmt: skip
+        if hm.enabled and hm.schema_ is not None and hm.schema_.name == self.schema_.name:
+            _fail("health_monitor.schema.name", hm.schema_.name, "is the platform schema's name; allowed: a "
+                  "different schema name (the agent schema is separate, as in seed 002)")  # fmt: skip
+        seen: dict[str, str] = {}
+        for key, name in self.platform_volumes().items():
+            if name in seen:
+                _fail(_VOLUME_KEYS[key], name, f"is also the name of {_VOLUME_KEYS[seen[name]]}; allowed: "
+                      "a distinct volume name per role in the platform schema")  # fmt: skip
+            seen[name] = key
+        scopes: dict[str, str] = {}
+        for system, scope in self.secret_scopes().items():
+            if scope in scopes:
+                _fail(f"{system}.secret_scope", scope, f"is also {scopes[scope]}.secret_scope; allowed: a "
+                      "distinct scope per system")  # fmt: skip
+            scopes[scope] = system
+        return self
+
+    def platform_volumes(self) -> dict[str, str]:
+        """Volume role -> UC name, for the volumes of the platform schema used by enabled systems."""
+        volumes = {"wheels": self.wheel.volume}
+        if self.eval_agent.enabled:
+            volumes["eval_sessions"] = self.eval_agent.sessions_volume
+        if self.rlm.enabled:
+            volumes["rlm_artifacts"] = self.rlm.artifacts_volume
+            volumes["rlm_agent_code"] = self.rlm.agent_code_volume
+        return volumes
+
+    def agent_volumes(self) -> dict[str, str]:
+        """Volume role -> UC name, for the volumes of seed 002's agent schema (empty when disabled)."""
+        hm = self.health_monitor
+        if not hm.enabled:
+            return {}
+        return {
+            "health_monitor_runbooks": hm.runbooks_volume,
+            "health_monitor_embeddings": hm.embeddings_volume,
+            "health_monitor_artifacts": hm.artifacts_volume,
+        }
+
+    def secret_scopes(self) -> dict[str, str]:
+        """System -> secret scope name, for the enabled systems that hold secrets."""
+        scopes = {}
+        if self.eval_agent.enabled:
+            scopes["eval_agent"] = self.eval_agent.secret_scope
+        if self.rlm.enabled:
+            scopes["rlm"] = self.rlm.secret_scope
+        return scopes
+
+
+_VOLUME_KEYS = {
+    "wheels": "wheel.volume",
+    "eval_sessions": "eval_agent.sessions_volume",
+    "rlm_artifacts": "rlm.artifacts_volume",
+    "rlm_agent_code": "rlm.agent_code_volume",
+}
+
+
+def _fail(field: str, value: object, message: str) -> None:
+    """Fail a rule that involves several fields; `field` is the dotted path below the model being validated."""
+    raise PydanticCustomError("field_rule", message, {"field": field, "value": value})
+
+
+# --- Secrets: named here, values only from `pulumi config set --secret`
+
+
+@dataclass(frozen=True)
+class SecretSpec:
+    """One secret config key and where its value goes."""
+
+    config_key: str
+    system: Literal["eval_agent", "rlm"]
+    key: str  # key inside the system's secret scope
+    required: bool
+    description: str
+
+
+SECRETS: tuple[SecretSpec, ...] = (
+    SecretSpec(
+        "eval_agent_databricks_token", "eval_agent", "databricks-token", True,
+        "Databricks token the evaluation agent sends to the serving endpoint (seed 000's ANTHROPIC_AUTH_TOKEN); "
+        "stored as mlflow-eval/databricks-token.",
+    ),
+    SecretSpec(
+        "rlm_google_api_key", "rlm", "google-api-key", True,
+        "Google API key of the RLM agent (GOOGLE_API_KEY); stored as adk-secrets/google-api-key.",
+    ),
+    SecretSpec(
+        "rlm_databricks_host", "rlm", "databricks-host", False,
+        "Optional: workspace host for the orchestrator's Jobs API fallback auth; stored as "
+        "adk-secrets/databricks-host.",
+    ),
+    SecretSpec(
+        "rlm_databricks_token", "rlm", "databricks-token", False,
+        "Optional: token for the orchestrator's Jobs API fallback auth (used only if the job's own identity "
+        "fails); stored as adk-secrets/databricks-token.",
+    ),
+)  # fmt: skip
+SECRET_KEYS = frozenset(s.config_key for s in SECRETS)
+
+SecretState = Literal["set", "absent", "plaintext"]
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """The validated settings plus, for each secret config key, whether it is set (never its value)."""
+
+    settings: StackSettings
+    secrets: Mapping[str, SecretState]
+    stack_file: str
+
+    def wanted_secrets(self) -> tuple[SecretSpec, ...]:
+        """Secrets of enabled systems (required ones, and optional ones that are set)."""
+        enabled = set(self.settings.secret_scopes())
+        return tuple(
+            s for s in SECRETS if s.system in enabled and (s.required or self.secrets[s.config_key] != "absent")
+        )
+
+    def check_secrets_for_deploy(self, project: str) -> None:
+        """Refuse to deploy with a required secret unset or a secret stored in plain text."""
+        problems = []
+        for spec in self.wanted_secrets():
+            full = f"{project}:{spec.config_key}"
+            state = self.secrets[spec.config_key]
+            if state == "absent":
+                problems.append(f"{full} is not set: {spec.description} Set it with: "
+                                f"pulumi config set --secret {full} <value>")  # fmt: skip
+            elif state == "plaintext":
+                problems.append(f"{full} is stored in plain text; a secret must be encrypted. Rotate it, then "
+                                f"run: pulumi config set --secret {full} <value>")  # fmt: skip
+        if problems:
+            raise SettingsError(_one_message(self.stack_file, problems))
+
+
+# --- Loading
+
+
+def load_settings() -> LoadedSettings:
+    """Parse the running stack's config (inside a Pulumi program or the offline preview)."""
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    raw = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    secret_keys = set(pulumi.runtime.get_config_secret_keys_env()) | {
+        k for k in raw if pulumi.runtime.is_config_secret(k)
+    }
+    return parse_settings(raw, secret_keys, project=project, stack_file=f"Pulumi.{stack}.yaml")
+
+
+def parse_settings(
+    raw: Mapping[str, Any], secret_keys: Iterable[str], *, project: str, stack_file: str
+) -> LoadedSettings:
+    """Validate raw config (full keys like 'agent-platform:catalog', values as Pulumi passes them:
+    scalars as strings, objects as JSON text)."""
+    secret_keys = set(secret_keys)
+    problems: list[str] = []
+    top_level = sorted(f.alias or n for n, f in StackSettings.model_fields.items())
+    values: dict[str, Any] = {}
+    secrets: dict[str, SecretState] = {s.config_key: "absent" for s in SECRETS}
+    for full_key in sorted(raw):
+        namespace, _, key = full_key.partition(":")
+        if namespace == "databricks":
+            problems.append(
+                f"{full_key}: is ignored by this program, which configures its own provider; allowed: "
+                f"set {project}:workspace.host (and .profile), and credentials in the environment"
+            )
+        elif namespace != project:
+            continue
+        elif key in SECRET_KEYS:
+            if raw[full_key] not in (None, ""):
+                secrets[key] = "set" if full_key in secret_keys else "plaintext"
+        elif key in top_level:
+            values[key] = _decode(key, raw[full_key])
+        else:
+            hint = _did_you_mean(key, [*top_level, *SECRET_KEYS])
+            problems.append(f"{full_key}: is not a known setting{hint}; allowed: "
+                            f"{', '.join(top_level)} and the secrets {', '.join(sorted(SECRET_KEYS))}")  # fmt: skip
+    settings = None
+    try:
+        settings = StackSettings.model_validate(values)
+    except ValidationError as exc:
+        problems.extend(_describe(project, error) for error in exc.errors())
+    if problems or settings is None:
+        raise SettingsError(_one_message(stack_file, problems))
+    return LoadedSettings(settings=settings, secrets=secrets, stack_file=stack_file)
+
+
+def _decode(key: str, value: Any) -> Any:
+    """Top-level values arrive as text; objects and lists as JSON text (how the Pulumi CLI passes them)."""
+    field = StackSettings.model_fields["schema_" if key == "schema" else key]
+    if isinstance(value, str) and field.annotation is not str and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _describe(project: str, error: Any) -> str:
+    """One line per pydantic error: '<project>:<key path> = <value>: <what is wrong; what is allowed>'."""
+    ctx = error.get("ctx") or {}
+    # Discriminated unions add the tag to the location (rlm.compute.existing_cluster.cluster_id).
+    loc: list[str | int] = [p for p in error["loc"] if p not in _UNION_TAGS]
+    value = error.get("input")
+    if error["type"] == "unknown_key":
+        loc.append(ctx["key"])
+        value = _MISSING
+    elif error["type"] == "field_rule":
+        loc.extend(ctx["field"].split("."))
+        value = _MISSING if ctx.get("value") is None else ctx["value"]
+    elif error["type"] == "missing":
+        value = _MISSING
+    if "[key]" in loc:  # a bad dict key (a principal, a tag key): name the entry
+        loc.remove("[key]")
+    key = f"{project}:{_path(loc)}"
+    message = _friendly(error)
+    if error["type"] == "missing":
+        message += _description_at(error["loc"])
+    shown = "" if value is _MISSING or isinstance(value, dict | list) else f" = {value!r}"
+    return f"{key}{shown}: {message}"
+
+
+_MISSING = object()
+_UNION_TAGS: dict[str, type[Section]] = {
+    "serverless": ServerlessCompute,
+    "existing_cluster": ExistingClusterCompute,
+    "job_cluster": JobClusterCompute,
+}
+
+
+def _description_at(loc: tuple[str | int, ...]) -> str:
+    """': <description>' of the field at a pydantic error location, for 'is required' messages."""
+    model: type[BaseModel] | None = StackSettings
+    description = None
+    for part in loc:
+        if isinstance(part, str) and part in _UNION_TAGS:
+            model = _UNION_TAGS[part]
+            continue
+        fields = {f.alias or n: f for n, f in model.model_fields.items()} if model else {}
+        if part not in fields:
+            return ""
+        description = fields[part].description
+        annotation = fields[part].annotation
+        candidates = [a for a in (*getattr(annotation, "__args__", ()), annotation) if isinstance(a, type)]
+        model = next((a for a in candidates if issubclass(a, BaseModel)), None)
+    return f" ({description})" if description else ""
+
+
+def _path(loc: list[str | int]) -> str:
+    """The key path in `pulumi config set --path` syntax: a.b[0], a["key with/odd chars"]."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if part.isidentifier() else f"[{json.dumps(part)}]"
+    return path.lstrip(".")
+
+
+def _friendly(error: Any) -> str:
+    kind, msg = str(error["type"]), str(error["msg"])
+    if kind == "missing":
+        return "is required but not set"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return "must be a mapping (YAML object), not a single value"
+    if kind == "union_tag_not_found":
+        return "needs a kind; allowed: serverless, existing_cluster or job_cluster"
+    if kind == "union_tag_invalid":
+        return "has an unknown kind; allowed: serverless, existing_cluster or job_cluster"
+    if kind == "literal_error":
+        return f"is not allowed; allowed: {msg.removeprefix('Input should be ')}"
+    if kind.startswith(("bool_", "int_", "float_", "string_type", "tuple_", "list_")):
+        return msg.replace("Input should be", "must be")
+    return msg
+
+
+def _one_message(stack_file: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return f"{stack_file}: {problems[0]}"
+    return f"{stack_file}: {len(problems)} problems in the stack configuration:\n" + "\n".join(
+        f"  - {p}" for p in problems
+    )
+
+
+def secret_values(loaded: LoadedSettings) -> dict[str, pulumi.Output[str]]:
+    """The wanted secrets' values as secret Outputs, keyed by config key (read here, never logged)."""
+    config = pulumi.Config()
+    return {spec.config_key: config.require_secret(spec.config_key) for spec in loaded.wanted_secrets()}
