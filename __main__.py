@@ -1,0 +1,19 @@
+"""The Pulumi program: stack config -> validated settings -> the platform -> stack outputs.
+
+`pulumi up` runs this file; so does the offline preview (`python -m infra preview`), under Pulumi's mocks.
+"""
+
+import pulumi
+
+from infra.platform import build
+from infra.settings import SettingsError, load_settings, secret_values
+
+try:
+    loaded = load_settings()
+    loaded.check_secrets_for_deploy(pulumi.get_project())
+except SettingsError as exc:
+    # RunError ends the program with this message alone, not a traceback.
+    raise pulumi.RunError(str(exc)) from None
+
+for name, value in build(loaded, secret_values(loaded), pulumi.get_project(), pulumi.get_stack()).items():
+    pulumi.export(name, value)

@@ -1,0 +1,102 @@
+"""Wires the components together: validated settings in, stack outputs out.
+
+Every Databricks resource goes through one explicit provider bound to the stack's workspace, so a stack can
+never deploy into another workspace by way of ambient credentials (Pulumi.yaml also disables the default
+provider). Which systems exist, and what they need, is decided here from the settings; the components only
+build what they are given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_databricks as db
+
+from infra import naming
+from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
+from infra.secrets import ScopedSecrets, SecretScopeArgs
+from infra.settings import LoadedSettings
+
+# What the identity the jobs run as needs: read and write tables, models and volumes in the platform's schemas.
+# Volumes themselves are created by Pulumi, so the jobs need no CREATE_VOLUME.
+JOB_SCHEMA_PRIVILEGES = (
+    "CREATE_MODEL", "CREATE_TABLE", "EXECUTE", "MODIFY", "READ_VOLUME", "SELECT", "USE_SCHEMA", "WRITE_VOLUME",
+)  # fmt: skip
+JOB_CATALOG_PRIVILEGES = ("USE_CATALOG",)
+
+VOLUME_PURPOSES = {
+    "wheels": "Built wheels of the platform, one file per content version (older ones stay for runs in flight)",
+    "eval_sessions": "MLflow evaluation agent: session state, logs and reports (seed 000)",
+    "rlm_artifacts": "RLM agent: generated artifacts and their result.json (seed 003)",
+    "rlm_agent_code": "RLM agent: the agent's code (seed 003)",
+    "health_monitor_runbooks": "Health-monitor agent: runbooks (seed 002)",
+    "health_monitor_embeddings": "Health-monitor agent: embeddings (seed 002)",
+    "health_monitor_artifacts": "Health-monitor agent: artifacts (seed 002)",
+}
+
+
+def build(loaded: LoadedSettings, secrets: Mapping[str, pulumi.Input[str]], project: str, stack: str) -> dict[str, Any]:
+    """Create every resource of the stack; returns the stack outputs (ARCHITECTURE 3.3)."""
+    s = loaded.settings
+    provider = db.Provider("workspace", host=s.workspace.host, profile=s.workspace.profile)
+    opts = pulumi.ResourceOptions(provider=provider)
+    tags = naming.tags(s, project, stack)
+    run_as = s.deployment.run_as
+
+    schemas = [
+        SchemaSpec(
+            key="platform",
+            name=s.schema_.name,
+            comment=s.schema_.comment or f"Agent platform ({project}, {s.environment}): wheels, sessions, artifacts",
+            volumes=_volumes(s.platform_volumes()),
+            grants=merge_grants(s.schema_.grants, run_as, JOB_SCHEMA_PRIVILEGES),
+            storage_root=s.schema_.storage_root,
+        )
+    ]
+    agent_schema = s.health_monitor.schema_
+    if s.health_monitor.enabled and agent_schema is not None:
+        schemas.append(
+            SchemaSpec(
+                key="agent",
+                name=agent_schema.name,
+                comment=agent_schema.comment or "Health-monitor agent: inference logs, runbooks, model (seed 002)",
+                volumes=_volumes(s.agent_volumes()),
+                grants=merge_grants(agent_schema.grants, run_as, JOB_SCHEMA_PRIVILEGES),
+                storage_root=agent_schema.storage_root,
+            )
+        )
+    uc = UnityCatalog(
+        "unity-catalog",
+        UnityCatalogArgs(
+            catalog=s.catalog,
+            catalog_grants=merge_grants(s.catalog.grants, run_as, JOB_CATALOG_PRIVILEGES),
+            schemas=tuple(schemas),
+            tags=tags,
+            protect=s.protect_data,
+        ),
+        opts=opts,
+    )
+
+    readers = tuple(p for p in (run_as, *s.deployment.secret_readers) if p is not None)
+    scopes = {}
+    for system, scope in s.secret_scopes().items():
+        values = {spec.key: secrets[spec.config_key] for spec in loaded.wanted_secrets() if spec.system == system}
+        scopes[system] = ScopedSecrets(
+            naming.logical(system, "secrets"), SecretScopeArgs(scope=scope, secrets=values, readers=readers), opts
+        )
+
+    outputs: dict[str, Any] = {
+        "catalog": uc.catalog_name,
+        "schema": uc.schema_names["platform"],
+        "volumes": uc.volume_paths,
+        "secret_scope": {system: scoped.scope_name for system, scoped in scopes.items()},
+    }
+    if "agent" in uc.schema_names:
+        outputs["agent_schema"] = uc.schema_names["agent"]
+    return outputs
+
+
+def _volumes(roles: Mapping[str, str]) -> dict[str, VolumeSpec]:
+    return {role: VolumeSpec(name=name, comment=VOLUME_PURPOSES[role]) for role, name in roles.items()}
