@@ -1,0 +1,61 @@
+"""Command line: `python -m infra preview --stack NAME [--json]` (more commands arrive with later issues).
+
+Exit status: 0 rendered, 2 bad configuration or arguments (one message, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from infra.settings import SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    preview = commands.add_parser(
+        "preview",
+        help="render a stack offline: the real program under Pulumi's mock engine, no workspace or credentials",
+    )
+    preview.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    preview.add_argument("--json", action="store_true", help="one JSON document (stable, secrets masked)")
+    preview.add_argument(
+        "--config-file", type=Path, help="use this stack file instead of Pulumi.<stack>.yaml (like pulumi's flag)"
+    )
+    reference = commands.add_parser("config-reference", help="print the README's configuration reference")
+    reference.add_argument("--write", action="store_true", help="update README.md in place")
+    args = parser.parse_args(argv)
+
+    if args.command == "config-reference":
+        from infra.docs import config_reference, update_readme
+
+        if args.write:
+            print("README.md updated" if update_readme(ROOT / "README.md") else "README.md already current")
+        else:
+            print(config_reference())
+        return 0
+
+    # Imported here so that `--help` and argument errors stay fast (pulumi_databricks takes a second to load).
+    from infra.offline import preview_stack
+    from infra.preview import to_json, to_text
+
+    try:
+        plan, _ = preview_stack(ROOT, args.stack, args.config_file)
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        sys.stdout.write(to_json(plan))
+        for note in plan.notes:
+            print(f"note: {note}", file=sys.stderr)
+    else:
+        sys.stdout.write(to_text(plan))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,347 @@
+"""Run the real program (`__main__.py`) under Pulumi's mock engine and record what it would create.
+
+Used by `python -m infra preview` and by the tests, so both see the same thing. Stack config is assembled
+the way the Pulumi CLI does it: `Pulumi.<stack>.yaml` values over the project defaults of `Pulumi.yaml`,
+scalars as text, objects as JSON text. Mock ids are derived from each resource's type and name, so two runs
+record identical plans, and references between resources (a schema's full name inside a grant) stay visible.
+
+Secrets: every key declared `secret: true` in Pulumi.yaml is handed to the program as a secret, even when a
+stack file holds it in plain text, so it is masked everywhere. A secret that is unset, or encrypted (`secure:`,
+which cannot be decrypted without the CLI), is replaced by a placeholder, with a note that it must be set
+before `pulumi up`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import settings as runtime_settings
+
+from infra.settings import SECRETS, LoadedSettings, SettingsError, parse_settings
+
+SECRET_SIG = "4dabf18193072939515e22adb298388d"  # marks a secret value on the wire (pulumi.runtime.rpc)
+MASK = "[secret]"
+PLACEHOLDER = "offline-preview-placeholder"
+
+
+class StackFileError(SettingsError):
+    """A stack or project file that cannot be read (exit status 2, like any bad config)."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    project: str
+    stack: str
+    stack_file: str
+    values: dict[str, str]
+    """Full key -> value text, as the CLI passes config to the program."""
+    secret_keys: frozenset[str]
+    """Keys the program must see as secrets: those declared `secret: true`, and any encrypted value."""
+    encrypted: frozenset[str] = frozenset()
+    """Keys given as `secure:` in the stack file (not decryptable offline)."""
+    plaintext_secrets: frozenset[str] = frozenset()
+    """Declared secrets that the stack file holds in plain text."""
+
+
+def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -> StackConfig:
+    """`Pulumi.yaml` defaults plus `Pulumi.<stack>.yaml` (or `config_file`), as the CLI would pass them."""
+    project_doc = _load_yaml(root / "Pulumi.yaml", "Pulumi.yaml")
+    project = str(project_doc.get("name", ""))
+    path = config_file or root / f"Pulumi.{stack}.yaml"
+    shown = str(config_file) if config_file else path.name
+    if not path.is_file():
+        stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise StackFileError(f"{shown}: no such stack file; allowed: --stack {' | '.join(stacks)}")
+    stack_doc = _load_yaml(path, shown)
+    declared = project_doc.get("config") or {}
+    values: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    encrypted: set[str] = set()
+    for key, decl in declared.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(decl, dict) and decl.get("secret"):
+            secret_keys.add(full)
+        default = decl.get("value", decl.get("default")) if isinstance(decl, dict) else decl
+        if default is not None:
+            values[full] = _as_config_text(default)
+    stack_config = stack_doc.get("config") or {}
+    if not isinstance(stack_config, dict):
+        raise StackFileError(f"{shown}: 'config' must be a mapping of keys to values")
+    plaintext: set[str] = set()
+    for key, value in stack_config.items():
+        full = key if ":" in key else f"{project}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            encrypted.add(full)
+            secret_keys.add(full)
+            values.pop(full, None)
+        else:
+            values[full] = _as_config_text(value)
+            if full in secret_keys and values[full]:
+                plaintext.add(full)
+    undecryptable = sorted(k for k in encrypted if k not in {f"{project}:{s.config_key}" for s in SECRETS})
+    if undecryptable:
+        raise StackFileError(
+            f"{shown}: {', '.join(undecryptable)} is encrypted (secure:), which only the Pulumi CLI can decrypt; "
+            "allowed: encrypt only the secrets declared in Pulumi.yaml, keep other settings in plain text"
+        )
+    return StackConfig(
+        project, stack, shown, values, frozenset(secret_keys), frozenset(encrypted), frozenset(plaintext)
+    )
+
+
+def _load_yaml(path: Path, shown: str) -> dict[str, Any]:
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise StackFileError(f"{shown}: cannot be read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise StackFileError(f"{shown}: is not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise StackFileError(f"{shown}: must be a YAML mapping")
+    return doc
+
+
+def _as_config_text(value: Any) -> str:
+    """How the CLI passes a value: strings as they are, booleans as true/false, objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def with_secret_placeholders(config: StackConfig, loaded: LoadedSettings) -> tuple[dict[str, str], list[str]]:
+    """The config values with a placeholder for each secret the program will read that is unset or encrypted,
+    and a note for each of those and for each secret held in plain text."""
+    values = dict(config.values)
+    notes = []
+    for spec in loaded.wanted_secrets():
+        full = f"{config.project}:{spec.config_key}"
+        if full in config.encrypted:
+            values[full] = PLACEHOLDER
+            notes.append(f"{full} is encrypted in {config.stack_file}; the offline preview cannot decrypt it and "
+                         f"shows it as {MASK}.")  # fmt: skip
+        elif loaded.secrets[spec.config_key] == "absent":
+            values[full] = PLACEHOLDER
+            notes.append(f"{full} is not set; the offline preview shows it as {MASK}. Before `pulumi up`: "
+                         f"pulumi config set --secret {full} <value>")  # fmt: skip
+        elif full in config.plaintext_secrets:
+            notes.append(f"{full} is stored in plain text in {config.stack_file}: `pulumi up` refuses it. Rotate "
+                         f"it, then: pulumi config set --secret {full} <value>")  # fmt: skip
+    return values, notes
+
+
+@dataclass
+class Recorded:
+    """One resource as the engine would receive it."""
+
+    type: str
+    name: str
+    id: str | None
+    parent: str | None
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    custom: bool
+    provider: str | None
+
+
+@dataclass
+class Plan:
+    project: str
+    stack: str
+    resources: list[Recorded]
+    outputs: dict[str, tuple[Any, bool]]
+    """Output name -> (value, is_secret)."""
+    invokes: list[tuple[str, str]] = field(default_factory=list)
+    """(token, provider reference) of each lookup the program made."""
+    notes: list[str] = field(default_factory=list)
+
+    def one(self, short_type: str, name: str | None = None) -> Recorded:
+        """The single resource of this short type ('Schema', 'DataSchema') and logical name; for tests."""
+        found = [r for r in self.all(short_type) if name in (None, r.name)]
+        if len(found) != 1:
+            raise LookupError(f"expected one {short_type} {name or ''}, found {[r.name for r in found]}")
+        return found[0]
+
+    def all(self, short_type: str) -> list[Recorded]:
+        """Every resource whose type ends in ':<short_type>'."""
+        return [r for r in self.resources if r.type.rsplit(":", 1)[-1] == short_type]
+
+
+def unwrap(value: Any) -> Any:
+    """Strip the secret wrappers from wire values (for tests that must see the real value)."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return unwrap(value["value"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def masked(value: Any) -> Any:
+    """Replace every secret wire value by MASK, recursively."""
+    if isinstance(value, dict):
+        if SECRET_SIG in value:
+            return MASK
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v) for v in value]
+    return value
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Mock engine: deterministic ids and the computed outputs the program reads (volume paths, secret
+    references, job URLs), every registration recorded."""
+
+    def __init__(self) -> None:
+        self.registered: list[pulumi.runtime.MockResourceArgs] = []
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
+        self.hosts: dict[str, str] = {}
+        self.ids: dict[tuple[str, str], str] = {}
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.registered.append(args)
+        if not args.custom:
+            return None, {}
+        rid, state = self._id_and_state(args)
+        self.ids[(args.typ, args.name)] = rid
+        return rid, state
+
+    def _id_and_state(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = unwrap(args.inputs)
+        state = dict(args.inputs)
+        t = args.typ.split(":")[-1]
+        if args.typ.startswith("pulumi:providers:"):
+            rid = _digest(args.typ, args.name)
+            self.hosts[rid] = inputs.get("host", "")
+        elif t == "Catalog":
+            rid = inputs["name"]
+        elif t == "Schema":
+            rid = f"{inputs['catalogName']}.{inputs['name']}"
+        elif t == "Volume":
+            rid = f"{inputs['catalogName']}.{inputs['schemaName']}.{inputs['name']}"
+            state["volumePath"] = f"/Volumes/{inputs['catalogName']}/{inputs['schemaName']}/{inputs['name']}"
+        elif t == "SecretScope":
+            rid = inputs["name"]
+        elif t == "Secret":
+            rid = f"{inputs['scope']}|||{inputs['key']}"
+            state["configReference"] = f"{{{{secrets/{inputs['scope']}/{inputs['key']}}}}}"
+        elif t == "SecretAcl":
+            rid = f"{inputs['scope']}|||{inputs['principal']}"
+        elif t == "Job":
+            rid = str(int(_digest(args.typ, args.name), 16) % 10**15)
+            host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
+            state["url"] = f"{host}/#job/{rid}"
+        else:
+            rid = f"{t.lower()}-{_digest(args.typ, args.name)[:12]}"
+        return rid, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        self.calls.append(args)
+        if args.token == "databricks:index/getCatalog:getCatalog":
+            name = args.args["name"]
+            return {"id": name, "name": name, "catalogInfo": {"name": name}}, []
+        raise NotImplementedError(f"the offline preview has no mock for the invoke {args.token}")
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def run_program(
+    program: Callable[[], object], project: str, stack: str, config: Mapping[str, str], secret_keys: frozenset[str]
+) -> Plan:
+    """Run `program` under the mocks with this config; returns after every registration has finished."""
+    mocks = RecordingMocks()
+    runtime_settings.ROOT.set(None)  # a fresh root Stack, or exports of an earlier run would leak in
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)
+    pulumi.runtime.set_all_config(dict(config), secret_keys=sorted(secret_keys))
+    options: dict[int, tuple[pulumi.Resource, pulumi.ResourceOptions]] = {}
+
+    def capture(args: pulumi.ResourceTransformationArgs) -> None:
+        options[id(args.resource)] = (args.resource, args.opts)
+
+    box: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def run() -> pulumi.Output[Any]:
+        pulumi.runtime.register_stack_transformation(capture)
+        program()
+        root = runtime_settings.get_root_resource()
+        outs = dict(getattr(root, "outputs", {}) or {})
+        names = sorted(outs)
+        values = pulumi.Output.all(*[outs[n] for n in names])
+        secret = pulumi.Output.all(*[pulumi.Output.from_input(outs[n]).is_secret() for n in names])
+
+        def keep(resolved: list[Any]) -> None:
+            box["outputs"] = dict(zip(names, zip(*resolved, strict=True), strict=True))
+
+        return pulumi.Output.all(values, secret).apply(keep)
+
+    run()
+    by_key = {(r._type, r._name): (r, o) for r, o in options.values()}  # noqa: SLF001 (no public accessor)
+    resources = []
+    for args in mocks.registered:
+        if args.typ == "pulumi:pulumi:Stack":
+            continue
+        resource, opts = by_key.get((args.typ, args.name), (None, pulumi.ResourceOptions()))
+        parent = opts.parent
+        parent_key = None
+        if parent is not None and parent._type != "pulumi:pulumi:Stack":  # noqa: SLF001
+            parent_key = f"{parent._type}::{parent._name}"  # noqa: SLF001
+        resources.append(
+            Recorded(
+                type=args.typ,
+                name=args.name,
+                id=mocks.ids.get((args.typ, args.name)),
+                parent=parent_key,
+                inputs=dict(args.inputs),
+                protect=bool(getattr(resource, "_protect", False)),
+                retain_on_delete=bool(opts.retain_on_delete),
+                custom=bool(args.custom),
+                provider=args.provider or None,
+            )
+        )
+    keys = [(r.type, r.name) for r in resources]
+    duplicates = sorted({k for k in keys if keys.count(k) > 1})
+    if duplicates:
+        raise RuntimeError(f"two resources share a type and logical name: {duplicates}")
+    resources.sort(key=lambda r: (r.type, r.name))
+    outputs = {k: (v, bool(s)) for k, (v, s) in sorted(box.get("outputs", {}).items())}
+    invokes = sorted((c.token, c.provider or "") for c in mocks.calls)
+    return Plan(project, stack, resources, outputs, invokes)
+
+
+def preview_stack(root: Path, stack: str, config_file: Path | None = None) -> tuple[Plan, LoadedSettings]:
+    """Validate the stack's config and run `<root>/__main__.py` against it. Raises SettingsError on bad config."""
+    config = read_stack_config(root, stack, config_file)
+    loaded = parse_settings(config.values, config.secret_keys, project=config.project, stack_file=config.stack_file)
+    values, notes = with_secret_placeholders(config, loaded)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    plan = run_program(
+        lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"),
+        config.project,
+        stack,
+        values,
+        config.secret_keys,
+    )
+    plan.notes.extend(notes)
+    return plan, loaded

@@ -1,0 +1,119 @@
+"""The whole program (`__main__.py`) for every stack file, under the same mock engine as the preview."""
+
+from __future__ import annotations
+
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from infra.offline import Plan, preview_stack, run_program, unwrap
+from tests.conftest import PROJECT, ROOT, STACK_FILES, raw_config
+
+STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]
+
+
+@pytest.fixture(scope="module", params=STACKS)
+def plan(request: pytest.FixtureRequest) -> Plan:
+    result, _ = preview_stack(ROOT, request.param)
+    return result
+
+
+def test_every_databricks_resource_uses_the_stack_workspace(plan: Plan) -> None:
+    """One explicit provider, bound to the stack's host; no resource or lookup falls back to the default one."""
+    provider = plan.one("databricks", "workspace")
+    assert provider.inputs["host"].startswith("https://")
+    custom = [r for r in plan.resources if r.custom and r is not provider]
+    assert custom and all((r.provider or "").split("::")[-2] == "workspace" for r in custom)
+    assert plan.invokes == [("databricks:index/getCatalog:getCatalog", custom[0].provider)]
+
+
+def test_data_is_retained_everywhere_and_protected_in_production(plan: Plan) -> None:
+    """Schemas and volumes are always retain_on_delete; protect follows the stack (on in prod)."""
+    data = plan.all("Schema") + plan.all("Volume")
+    assert data and all(r.retain_on_delete for r in data)
+    assert all(r.protect == (plan.stack == "prod") for r in data)
+
+
+def test_every_uc_securable_is_tagged(plan: Plan) -> None:
+    """project, environment, stack and managed_by label every schema and volume."""
+    tagged: dict[str, set[str]] = {}
+    for t in plan.all("EntityTagAssignment"):
+        tagged.setdefault(t.inputs["entityName"], set()).add(t.inputs["tagKey"])
+    names = {r.id for r in plan.all("Schema") + plan.all("Volume")}
+    assert set(tagged) == names
+    assert all({"project", "environment", "stack", "managed_by"} <= keys for keys in tagged.values())
+
+
+def test_outputs_replace_the_shell_scripts(plan: Plan) -> None:
+    """The outputs of ARCHITECTURE 3.3 that exist at this stage, with the stack's physical names."""
+    outputs = {k: v for k, (v, secret) in plan.outputs.items() if not secret}
+    schema = {"dev": "agents_dev", "prod": "agents"}[plan.stack]
+    assert outputs["catalog"] == "main"
+    assert outputs["schema"] == f"main.{schema}"
+    assert outputs["volumes"]["wheels"] == f"/Volumes/main/{schema}/wheels"
+    assert set(outputs["volumes"]) >= {"eval_sessions", "rlm_artifacts", "rlm_agent_code", "health_monitor_runbooks"}
+    assert outputs["secret_scope"] == {"eval_agent": "mlflow-eval", "rlm": "adk-secrets"}
+    assert not any(secret for _, secret in plan.outputs.values())
+
+
+def test_seed_secrets_are_in_their_seed_scopes(plan: Plan) -> None:
+    """Seed 000's token and seed 003's API key land in the seeds' scopes under the seeds' keys."""
+    secrets = {(r.inputs["scope"], r.inputs["key"]) for r in plan.all("Secret")}
+    assert secrets == {("mlflow-eval", "databricks-token"), ("adk-secrets", "google-api-key")}
+
+
+def test_prod_job_identity_can_read_scopes_and_use_schemas() -> None:
+    """In prod the service principal the jobs run as gets READ on each scope and its privileges on the data."""
+    plan, loaded = preview_stack(ROOT, "prod")
+    sp = loaded.settings.deployment.run_as
+    assert {a.inputs["scope"] for a in plan.all("SecretAcl") if a.inputs["principal"] == sp} == {
+        "mlflow-eval",
+        "adk-secrets",
+    }
+    grants = unwrap(plan.one("Grants", "platform-grants").inputs)["grants"]
+    sp_privileges = next(g["privileges"] for g in grants if g["principal"] == sp)
+    assert {"USE_SCHEMA", "READ_VOLUME", "WRITE_VOLUME"} <= set(sp_privileges)
+    assert plan.one("Grant", f"catalog-grant-{sp}").inputs["privileges"] == ["USE_CATALOG"]
+
+
+def test_switching_systems_off_removes_their_resources(tmp_path: Path) -> None:
+    """Each system can be switched off per stack: its volumes, schema and secret scope disappear."""
+    stack = tmp_path / "Pulumi.lean.yaml"
+    stack.write_text(
+        "config:\n"
+        "  agent-platform:environment: dev\n"
+        "  agent-platform:workspace: {host: https://dbc-1.cloud.databricks.com}\n"
+        "  agent-platform:catalog: {name: main}\n"
+        "  agent-platform:schema: {name: agents_dev}\n"
+        "  agent-platform:rlm: {enabled: false}\n"
+        "  agent-platform:health_monitor: {enabled: false}\n"
+    )
+    plan, _ = preview_stack(ROOT, "lean", stack)
+    assert sorted(r.inputs["name"] for r in plan.all("Volume")) == ["eval_sessions", "wheels"]
+    assert [r.inputs["name"] for r in plan.all("Schema")] == ["agents_dev"]
+    assert [r.inputs["name"] for r in plan.all("SecretScope")] == ["mlflow-eval"]
+    assert "agent_schema" not in plan.outputs
+
+
+def test_program_refuses_to_deploy_without_required_secrets() -> None:
+    """Under `pulumi up` (no placeholders), a missing secret ends the program with one clear message and
+    before any resource is registered."""
+    with pytest.raises(pulumi.RunError) as raised:
+        run_program(
+            lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+            PROJECT, "dev", raw_config(), frozenset(),
+        )  # fmt: skip
+    assert "Pulumi.dev.yaml" in str(raised.value) and "pulumi config set --secret" in str(raised.value)
+
+
+def test_program_deploys_with_secrets_set() -> None:
+    """With the secrets set (as the CLI passes them: secret keys listed), the program registers everything."""
+    secret = frozenset({f"{PROJECT}:eval_agent_databricks_token", f"{PROJECT}:rlm_google_api_key"})
+    plan = run_program(
+        lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"),
+        PROJECT, "dev", raw_config(eval_agent_databricks_token="tok", rlm_google_api_key="key"), secret,
+    )  # fmt: skip
+    values = {unwrap(s.inputs)["stringValue"] for s in plan.all("Secret")}
+    assert values == {"tok", "key"}
