@@ -1,0 +1,1 @@
+"""Entry points of the agent platform's Databricks jobs: one wheel, one console script per job task."""

@@ -1,0 +1,1 @@
+"""Seed 000: the MLflow evaluation agent (`mlflow-eval`)."""

@@ -1,0 +1,103 @@
+"""The wheel: reproducible, content-versioned, self-contained (prompts inside), runnable where installed."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+WHEEL_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _hook() -> object:
+    spec = importlib.util.spec_from_file_location("hatch_build", WHEEL_ROOT / "hatch_build.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(out: Path) -> Path:
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(out)],
+        cwd=WHEEL_ROOT, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = out.glob("*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build(tmp_path_factory.mktemp("build"))
+
+
+def test_two_builds_give_the_same_bytes(wheel: Path, tmp_path: Path) -> None:
+    """Done when: building twice gives the same sha256 (a preview with unchanged sources shows no change)."""
+    again = build(tmp_path)
+    assert again.name == wheel.name
+    assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+
+def test_version_carries_the_source_hash(wheel: Path) -> None:
+    """The version's local label is the sources' hash, so pip on an existing cluster sees every change."""
+    digest = _hook().source_hash(WHEEL_ROOT)  # type: ignore[attr-defined]
+    assert wheel.name == f"agent_jobs-0.1.0+g{digest[:8]}-py3-none-any.whl"
+
+
+def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path) -> None:
+    """py3-none-any with Requires-Python >=3.10 (DBR 14.3); prompts are package data; the console script is
+    named like the seed's entry point."""
+    with zipfile.ZipFile(wheel) as z:
+        names = z.namelist()
+        metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+        entry_points = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert {"agent_jobs/prompts/eval_agent_system.md", "agent_jobs/prompts/eval_agent_autonomous.md"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert "Requires-Python: >=3.10" in metadata
+    assert "Requires-Dist: mlflow-skinny>=2.14" in metadata and "Requires-Dist: anthropic>=0.39" in metadata
+    assert "mlflow-eval = agent_jobs.eval_agent.cli:main" in entry_points
+
+
+def test_any_source_change_changes_the_version(tmp_path: Path) -> None:
+    """Editing one prompt gives a new hash; caches and editor dotfiles do not count."""
+    import shutil
+
+    copy = tmp_path / "wheel"
+    shutil.copytree(WHEEL_ROOT, copy, ignore=shutil.ignore_patterns("tests"))
+    hook = _hook()
+    before = hook.source_hash(copy)  # type: ignore[attr-defined]
+    (copy / "src/agent_jobs/__pycache__").mkdir(exist_ok=True)
+    (copy / "src/agent_jobs/__pycache__/x.pyc").write_bytes(b"cache")
+    (copy / "src/agent_jobs/.notes.swp").write_text("editor")
+    assert hook.source_hash(copy) == before  # type: ignore[attr-defined]
+    prompt = copy / "src/agent_jobs/prompts/eval_agent_system.md"
+    prompt.write_text(prompt.read_text() + "\nBe brief.\n")
+    assert hook.source_hash(copy) != before  # type: ignore[attr-defined]
+
+
+def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path) -> None:
+    """Done when: in a fresh virtualenv (nothing else installed), `mlflow-eval --help` works and the prompts
+    load from the installed package, not from a source checkout."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
+        check=True,
+    )
+    help_run = subprocess.run(
+        [str(venv / "bin" / "mlflow-eval"), "--help"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert help_run.returncode == 0, help_run.stderr
+    assert help_run.stdout.startswith("usage: mlflow-eval")
+    code = "import agent_jobs.prompts as p; print(p.__file__); print(p.load('eval_agent_system').splitlines()[0])"
+    loaded = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    location, first_line = loaded.stdout.splitlines()
+    assert location.startswith(str(venv)) and first_line.startswith("You are the MLflow evaluation agent")
