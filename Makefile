@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 # Reinstalls only when a requirements file changes.
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt wheel/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found " + sys.version.split()[0] + "); set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	# The jobs' wheel, editable (its src/ on sys.path): its tests and the mlflow-eval console script.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./wheel
 	@touch $(STAMP)
 
 # Render a stack offline (no Pulumi CLI, workspace or credentials): make preview STACK=prod
@@ -29,4 +31,4 @@ test: install lint
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .wheel-cache

@@ -7,6 +7,7 @@ import pulumi
 
 from infra.platform import build
 from infra.settings import SettingsError, load_settings, secret_values
+from infra.wheel import WheelBuildError
 
 try:
     loaded = load_settings()
@@ -15,5 +16,10 @@ except SettingsError as exc:
     # RunError ends the program with this message alone, not a traceback.
     raise pulumi.RunError(str(exc)) from None
 
-for name, value in build(loaded, secret_values(loaded), pulumi.get_project(), pulumi.get_stack()).items():
+try:
+    outputs = build(loaded, secret_values(loaded), pulumi.get_project(), pulumi.get_stack())
+except WheelBuildError as exc:
+    raise pulumi.RunError(str(exc)) from None
+
+for name, value in outputs.items():
     pulumi.export(name, value)

@@ -39,9 +39,9 @@ def tags(settings: StackSettings, project: str, stack: str) -> dict[str, str]:
     return {**settings.deployment.tags, **base}
 
 
-def pause_status(settings: StackSettings, paused: bool = False) -> Literal["PAUSED", "UNPAUSED"]:
+def pause_status(production: bool, paused: bool = False) -> Literal["PAUSED", "UNPAUSED"]:
     """Schedules and triggers: always paused in development mode; in production as configured."""
-    return "PAUSED" if paused or not settings.production else "UNPAUSED"
+    return "PAUSED" if paused or not production else "UNPAUSED"
 
 
 def logical(*parts: str) -> str:

@@ -9,13 +9,17 @@ build what they are given.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_databricks as db
 
 from infra import naming
+from infra import wheel as wheels
 from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
+from infra.jobs.common import JobCommon
+from infra.jobs.eval_agent import EvalAgentJob, EvalAgentJobArgs
 from infra.secrets import ScopedSecrets, SecretScopeArgs
 from infra.settings import LoadedSettings
 
@@ -37,7 +41,14 @@ VOLUME_PURPOSES = {
 }
 
 
-def build(loaded: LoadedSettings, secrets: Mapping[str, pulumi.Input[str]], project: str, stack: str) -> dict[str, Any]:
+def build(
+    loaded: LoadedSettings,
+    secrets: Mapping[str, pulumi.Input[str]],
+    project: str,
+    stack: str,
+    wheel_source: Path = wheels.SOURCE,
+    wheel_cache: Path = wheels.CACHE,
+) -> dict[str, Any]:
     """Create every resource of the stack; returns the stack outputs (ARCHITECTURE 3.3)."""
     s = loaded.settings
     provider = db.Provider("workspace", host=s.workspace.host, profile=s.workspace.profile)
@@ -95,6 +106,37 @@ def build(loaded: LoadedSettings, secrets: Mapping[str, pulumi.Input[str]], proj
     }
     if "agent" in uc.schema_names:
         outputs["agent_schema"] = uc.schema_names["agent"]
+    if not s.eval_agent.enabled:
+        return outputs  # no job runs the wheel: nothing to build or upload
+
+    artifact = wheels.WheelArtifact(
+        "wheel",
+        wheels.WheelArtifactArgs(wheels.build_wheel(wheel_source, wheel_cache), uc.volume_paths["wheels"]),
+        opts,
+    )
+    outputs.update(wheel_path=artifact.path, wheel_version=artifact.version)
+    common = JobCommon(
+        tags=tags,
+        run_as=run_as,
+        notifications=s.deployment.notifications,
+        permissions=s.deployment.job_permissions,
+        development=not s.production,
+    )
+    if s.eval_agent.enabled:
+        eval_agent = EvalAgentJob(
+            "eval-agent",
+            EvalAgentJobArgs(
+                settings=s.eval_agent,
+                common=common,
+                job_name=naming.job_name(s, project, "eval_agent"),
+                workspace_host=s.workspace.host,
+                wheel_path=artifact.path,
+                sessions_volume_path=uc.volume_paths["eval_sessions"],
+                secret_scope=scopes["eval_agent"].scope_name,
+            ),
+            opts,
+        )
+        outputs.update(eval_agent_job_id=eval_agent.job_id, eval_agent_job_url=eval_agent.job_url)
     return outputs
 
 

@@ -80,6 +80,7 @@ _SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "Secret": lambda i: f"{i['scope']}/{i['key']} = {i.get('stringValue')}",
     "SecretAcl": lambda i: f"{i['scope']}: {i['principal']} {i['permission']}",
     "Job": lambda i: f"{i.get('name')} ({len(i.get('tasks') or [])} tasks)",
+    "File": lambda i: f"{i['path']} md5={i.get('md5')} ({len(i.get('contentBase64') or '') * 3 // 4} bytes)",
 }
 
 

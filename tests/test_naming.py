@@ -39,9 +39,10 @@ def test_schedules_are_paused_in_development() -> None:
     """A dev stack never runs jobs on a schedule; production runs them unless the stack pauses them."""
     dev = parse().settings
     prod = parse({"environment": "prod", "deployment": {"run_as": SP}}).settings
-    assert naming.pause_status(dev) == "PAUSED"
-    assert naming.pause_status(prod) == "UNPAUSED"
-    assert naming.pause_status(prod, paused=True) == "PAUSED"
+    assert naming.pause_status(dev.production) == "PAUSED"
+    assert naming.pause_status(dev.production, paused=False) == "PAUSED"
+    assert naming.pause_status(prod.production) == "UNPAUSED"
+    assert naming.pause_status(prod.production, paused=True) == "PAUSED"
 
 
 def test_principal_slugs_are_stable_and_distinct() -> None:

@@ -1,0 +1,58 @@
+"""Task compute for wheel tasks: a serverless environment, an existing cluster or a job cluster.
+
+Each form gets the wheel its own way: serverless as an environment dependency, clusters as a task library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_databricks as db
+
+from infra.settings import Compute, ExistingClusterCompute, JobClusterCompute, ServerlessCompute
+
+
+@dataclass(frozen=True)
+class TaskCompute:
+    task: dict[str, Any]
+    """Keyword arguments for db.JobTaskArgs (environment_key, existing_cluster_id or job_cluster_key, libraries)."""
+    environments: list[db.JobEnvironmentArgs] = field(default_factory=list)
+    job_clusters: list[db.JobJobClusterArgs] = field(default_factory=list)
+
+
+def wheel_compute(
+    compute: Compute,
+    wheel_path: pulumi.Input[str],
+    tags: Mapping[str, str],
+    run_as: str | None = None,
+    key: str = "default",
+) -> TaskCompute:
+    """Compute for tasks that run the platform's wheel."""
+    if isinstance(compute, ServerlessCompute):
+        spec = db.JobEnvironmentSpecArgs(environment_version=compute.environment_version, dependencies=[wheel_path])
+        return TaskCompute(
+            task={"environment_key": key},
+            environments=[db.JobEnvironmentArgs(environment_key=key, spec=spec)],
+        )
+    library = [db.JobTaskLibraryArgs(whl=wheel_path)]
+    if isinstance(compute, ExistingClusterCompute):
+        return TaskCompute(task={"existing_cluster_id": compute.cluster_id, "libraries": library})
+    assert isinstance(compute, JobClusterCompute)
+    cluster = db.JobJobClusterNewClusterArgs(
+        spark_version=compute.spark_version,
+        node_type_id=compute.node_type_id,
+        num_workers=compute.num_workers,
+        policy_id=compute.policy_id,
+        spark_conf=dict(compute.spark_conf) or None,
+        custom_tags=dict(tags),
+        # Single-user access mode reads Unity Catalog as the job's identity.
+        data_security_mode="SINGLE_USER",
+        single_user_name=run_as,
+    )
+    return TaskCompute(
+        task={"job_cluster_key": key, "libraries": library},
+        job_clusters=[db.JobJobClusterArgs(job_cluster_key=key, new_cluster=cluster)],
+    )

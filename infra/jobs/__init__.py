@@ -1,0 +1,1 @@
+"""One module per system's jobs; `common` holds what every job shares."""
