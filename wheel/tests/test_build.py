@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -67,8 +68,6 @@ def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path)
 
 def test_any_source_change_changes_the_version(tmp_path: Path) -> None:
     """Editing one prompt gives a new hash; caches and editor dotfiles do not count."""
-    import shutil
-
     copy = tmp_path / "wheel"
     shutil.copytree(WHEEL_ROOT, copy, ignore=shutil.ignore_patterns("tests"))
     hook = _hook()
@@ -82,22 +81,38 @@ def test_any_source_change_changes_the_version(tmp_path: Path) -> None:
     assert hook.source_hash(copy) != before  # type: ignore[attr-defined]
 
 
-def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path) -> None:
-    """Done when: in a fresh virtualenv (nothing else installed), `mlflow-eval --help` works and the prompts
-    load from the installed package, not from a source checkout."""
+def _interpreters() -> list[str]:
+    """This Python, and Python 3.10 (DBR 14.3's, the oldest the jobs run on) where it is installed."""
+    found = [sys.executable]
+    candidates = [shutil.which("python3.10"), *sorted(Path.home().glob(".pyenv/versions/3.10*/bin/python3.10"))]
+    for candidate in filter(None, candidates):
+        probe = subprocess.run([str(candidate), "--version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.startswith("Python 3.10"):
+            found.append(str(candidate))
+            break
+    return found
+
+
+@pytest.mark.parametrize("python", _interpreters(), ids=lambda p: Path(p).name)
+def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path, python: str) -> None:
+    """Done when: in a fresh virtualenv (nothing else installed), every console script answers --help and the
+    prompts load from the installed package, not from a source checkout; under Python 3.10 too."""
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    vpython = venv / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
+        [str(vpython), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
         check=True,
     )
-    help_run = subprocess.run(
-        [str(venv / "bin" / "mlflow-eval"), "--help"], capture_output=True, text=True, cwd=tmp_path
+    for script in ("mlflow-eval", "rlm-orchestrator", "rlm-executor"):
+        help_run = subprocess.run([str(venv / "bin" / script), "--help"], capture_output=True, text=True, cwd=tmp_path)
+        assert help_run.returncode == 0, help_run.stderr
+        assert help_run.stdout.startswith(f"usage: {script}")
+    code = (
+        "import agent_jobs.prompts as p, agent_jobs.rlm.telemetry as t; print(p.__file__); "
+        "print(p.load('eval_agent_system').splitlines()[0]); print(len(t.COLUMNS))"
     )
-    assert help_run.returncode == 0, help_run.stderr
-    assert help_run.stdout.startswith("usage: mlflow-eval")
-    code = "import agent_jobs.prompts as p; print(p.__file__); print(p.load('eval_agent_system').splitlines()[0])"
-    loaded = subprocess.run([str(python), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
-    location, first_line = loaded.stdout.splitlines()
+    loaded = subprocess.run([str(vpython), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
+    location, first_line, columns = loaded.stdout.splitlines()
     assert location.startswith(str(venv)) and first_line.startswith("You are the MLflow evaluation agent")
+    assert int(columns) > 0

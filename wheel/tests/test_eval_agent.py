@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from agent_jobs.errors import JobError
 from agent_jobs.eval_agent.agent import AgentConfig, run_interactive
 from agent_jobs.runtime import detect_runtime
@@ -129,7 +130,7 @@ def test_token_is_read_from_the_secret_scope(mlflow_store: Store, standin: Stand
     assert secret_get["headers"]["Authorization"] == "Bearer dapi-job-identity"
     assert standin.posts()[0]["headers"]["Authorization"] == f"Bearer {TOKEN}"
     missing = run_cli([*args[:-1], "mlflow-eval/nope"], env, tmp_path)
-    assert missing.returncode != 0 and "cannot read the serving token from secret mlflow-eval/nope" in missing.stderr
+    assert missing.returncode != 0 and "cannot read secret mlflow-eval/nope" in missing.stderr
 
 
 def test_interactive_mode_is_refused_in_a_job(mlflow_store: Store, tmp_path: Path) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
 from agent_jobs.errors import JobError
 from agent_jobs.runtime import (
     RuntimeContext,
@@ -21,7 +22,7 @@ def test_local_run_uses_local_sessions() -> None:
     runtime = detect_runtime({})
     assert runtime.context is RuntimeContext.LOCAL
     assert sessions_base_path(runtime) == Path("sessions")
-    now = datetime(2026, 11, 23, 9, 30, 5, tzinfo=UTC)
+    now = datetime(2026, 11, 23, 9, 30, 5, tzinfo=timezone.utc)
     assert session_id(runtime, {}, now) == "2026-11-23_093005"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def session_id(runtime: RuntimeInfo, env: Mapping[str, str] | None = None, now: 
         return explicit
     if runtime.job_id and runtime.job_run_id:
         return f"job-{runtime.job_id}-run-{runtime.job_run_id}"
-    return (now or datetime.now(UTC)).strftime("%Y-%m-%d_%H%M%S")
+    return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%d_%H%M%S")
 
 
 def refuse_interactive_in_job(runtime: RuntimeInfo) -> None:

@@ -18,9 +18,11 @@ import sys
 from collections.abc import Callable, Mapping
 
 from agent_jobs import logs
+from agent_jobs.entry import entry_point
 from agent_jobs.errors import JobError
 from agent_jobs.eval_agent.agent import AgentConfig, run_autonomous, run_interactive
 from agent_jobs.runtime import detect_runtime
+from agent_jobs.secrets import parse_reference, read_secret
 
 log = logging.getLogger("agent_jobs.eval_agent")
 
@@ -51,19 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 def token_source(secret: str | None, env: Mapping[str, str]) -> Callable[[], str]:
     """How to get the serving token: from a Databricks secret (jobs) or ANTHROPIC_AUTH_TOKEN (local)."""
     if secret:
-        scope, _, key = secret.partition("/")
-        if not scope or not key:
-            raise JobError(f"--token-secret must be <scope>/<key>, got {secret!r}")
+        parse_reference(secret)  # fail at start-up, not when the session needs the token
 
         def from_secret() -> str:
-            from databricks.sdk import WorkspaceClient
-
-            try:
-                value = str(WorkspaceClient().dbutils.secrets.get(scope, key))
-            except Exception as exc:  # the SDK raises many types (auth, permission, not found, network)
-                raise JobError(f"cannot read the serving token from secret {scope}/{key}: {exc}") from exc
-            log.info("serving token read from secret %s/%s", scope, key)
-            return value
+            return read_secret(secret)
 
         return from_secret
     token = env.get("ANTHROPIC_AUTH_TOKEN", "")
@@ -97,16 +90,13 @@ def config_from(args: argparse.Namespace, env: Mapping[str, str]) -> AgentConfig
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     logs.setup(logging.DEBUG if args.verbose else logging.INFO)
-    runtime = detect_runtime(os.environ, args.job_id, args.job_run_id, args.volume_path)
-    try:
+
+    def run() -> None:
         config = config_from(args, os.environ)
         if args.interactive:
             run_interactive(config, sys.stdin, sys.stdout)
         else:
             session = run_autonomous(config)
             log.info("session %s completed: %s", session.state["session_id"], session.directory)
-    except JobError as exc:
-        if runtime.in_job:
-            raise  # the task fails with this message in the run's output
-        print(f"mlflow-eval: error: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
+
+    entry_point("mlflow-eval", run, args.job_id, args.job_run_id)
