@@ -1,6 +1,10 @@
-"""Command line: `python -m infra preview --stack NAME [--json]` (more commands arrive with later issues).
+"""Command line of the platform's tools.
 
-Exit status: 0 rendered, 2 bad configuration or arguments (one message, no traceback).
+  python -m infra preview --stack NAME [--json]         render a stack offline (Pulumi's mock engine)
+  python -m infra run JOB --stack NAME [--wait] [--param k=v]   start (and follow) a run of a deployed job
+  python -m infra config-reference [--write]            the README's configuration reference
+
+Exit status: 0 done, 1 a run failed (run), 2 bad configuration or arguments (one message, no traceback).
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import sys
 from pathlib import Path
 
 from infra.settings import SettingsError
+
+JOBS = ("eval_agent", "rlm_orchestrator", "rlm_executor", "agent_setup", "agent_deployment")
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,6 +32,17 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument(
         "--config-file", type=Path, help="use this stack file instead of Pulumi.<stack>.yaml (like pulumi's flag)"
     )
+    run = commands.add_parser("run", help="start a run of a deployed job (starting its cluster first)")
+    run.add_argument("job", choices=JOBS, help="the job, named as in the stack outputs <job>_job_id")
+    run.add_argument("--stack", required=True, help="stack name: its settings and outputs")
+    run.add_argument("--wait", action="store_true", help="follow the run to its end; its result is the exit status")
+    run.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="a job parameter (repeatable)")
+    run.add_argument("--outputs", type=Path, help="stack outputs JSON (default: `pulumi stack output --json`)")
+    run.add_argument("--config-file", type=Path, help="use this stack file instead of Pulumi.<stack>.yaml")
+    run.add_argument("--host", help="workspace URL to call instead of the stack's workspace.host")
+    run.add_argument("--poll-seconds", type=float, default=10.0, help="seconds between status checks")
+    run.add_argument("--cluster-timeout-seconds", type=float, default=600.0, help="longest wait for the cluster")
+    run.add_argument("--run-timeout-seconds", type=float, help="stop following the run after this long")
     reference = commands.add_parser("config-reference", help="print the README's configuration reference")
     reference.add_argument("--write", action="store_true", help="update README.md in place")
     args = parser.parse_args(argv)
@@ -38,6 +55,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(config_reference())
         return 0
+
+    if args.command == "run":
+        from infra import run as runner
+
+        try:
+            return runner.main(args, ROOT)
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
 
     # Imported here so that `--help` and argument errors stay fast (pulumi_databricks takes a second to load).
     from infra.offline import preview_stack

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator
@@ -351,6 +352,25 @@ def _quartz_cron(value: str) -> str:
 
 
 QuartzCron = Annotated[str, AfterValidator(_quartz_cron)]
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _agent_code_file(value: str) -> str:
+    path = (PROJECT_ROOT / value).resolve()
+    if Path(value).is_absolute() or PROJECT_ROOT not in path.parents:
+        raise PydanticCustomError(
+            "invalid_value", "is outside the project; allowed: a path relative to Pulumi.yaml, like agents/rlm.py"
+        )
+    if path.suffix != ".py" or not path.is_file():
+        raise PydanticCustomError(
+            "invalid_value", "is not an existing .py file; allowed: a path relative to Pulumi.yaml, like agents/rlm.py"
+        )
+    return value
+
+
+AgentCodeFile = Annotated[str, AfterValidator(_agent_code_file)]
 
 
 def _strip_str(value: object) -> object:

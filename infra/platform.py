@@ -18,8 +18,10 @@ import pulumi_databricks as db
 from infra import naming
 from infra import wheel as wheels
 from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
+from infra.constrained import PROJECT_ROOT
 from infra.jobs.common import JobCommon
 from infra.jobs.eval_agent import EvalAgentJob, EvalAgentJobArgs
+from infra.jobs.rlm import RlmJobs, RlmJobsArgs, telemetry_columns
 from infra.secrets import ScopedSecrets, SecretScopeArgs
 from infra.settings import LoadedSettings
 
@@ -106,7 +108,7 @@ def build(
     }
     if "agent" in uc.schema_names:
         outputs["agent_schema"] = uc.schema_names["agent"]
-    if not s.eval_agent.enabled:
+    if not (s.eval_agent.enabled or s.rlm.enabled):
         return outputs  # no job runs the wheel: nothing to build or upload
 
     artifact = wheels.WheelArtifact(
@@ -137,6 +139,32 @@ def build(
             opts,
         )
         outputs.update(eval_agent_job_id=eval_agent.job_id, eval_agent_job_url=eval_agent.job_url)
+    if s.rlm.enabled:
+        rlm = RlmJobs(
+            "rlm",
+            RlmJobsArgs(
+                settings=s.rlm,
+                common=common,
+                job_names={job: naming.job_name(s, project, job) for job in ("rlm_orchestrator", "rlm_executor")},
+                catalog=uc.catalog_name,
+                schema=s.schema_.name,
+                wheel_path=artifact.path,
+                artifacts_volume_path=uc.volume_paths["rlm_artifacts"],
+                agent_code_volume_path=uc.volume_paths["rlm_agent_code"],
+                secret_scope=scopes["rlm"].scope_name,
+                fallback_secrets=tuple(spec.key for spec in loaded.wanted_secrets() if spec.system == "rlm"),
+                telemetry_columns=telemetry_columns(wheel_source),
+                project_root=PROJECT_ROOT,
+                protect=s.protect_data,
+            ),
+            opts,
+        )
+        outputs.update(
+            rlm_orchestrator_job_id=rlm.orchestrator_id,
+            rlm_orchestrator_job_url=rlm.orchestrator_url,
+            rlm_executor_job_id=rlm.executor_id,
+            rlm_executor_job_url=rlm.executor_url,
+        )
     return outputs
 
 

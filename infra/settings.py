@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_core import PydanticCustomError
 
 from infra.constrained import (
+    AgentCodeFile,
     ClusterId,
     DevUser,
     EmailAddress,
@@ -316,6 +317,16 @@ class RlmSettings(Section):
         description="Also write the job ids into the secret scope (rlm-orchestrator-job-id, rlm-executor-job-id) "
         "for consumers that still read them there.",
     )
+    agent_code_file: AgentCodeFile | None = Field(
+        None,
+        description="A Python file in this repository (path relative to Pulumi.yaml) that Pulumi uploads to the "
+        "agent-code volume as agent_code_raw.py. Unset: upload that file yourself.",
+    )
+    max_iterations: int = Field(3, ge=1, le=100, description="Default number of orchestration loop iterations.")
+    artifact_timeout_minutes: int = Field(
+        60, ge=1, le=1440, description="How long the executor lets one artifact run before stopping it."
+    )
+    schedule: ScheduleSettings | None = Field(None, description="Run the orchestrator on a schedule.")
 
 
 SEED_THRESHOLDS: dict[str, float] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from infra.offline import Plan, run_program
 from infra.settings import LoadedSettings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# The wheel's local stand-in for Databricks APIs serves these tests too (`from standin import StandIn`).
+sys.path.insert(0, str(ROOT / "wheel" / "tests"))
 PROJECT = "agent-platform"
 STACK_FILES = sorted(p.name for p in ROOT.glob("Pulumi.*.yaml"))
 
@@ -40,6 +43,33 @@ def parse(overrides: dict[str, Any] | None = None, secret_keys: tuple[str, ...] 
         project=PROJECT,
         stack_file="Pulumi.test.yaml",
     )
+
+
+SECRETS = {"eval_agent_databricks_token": "tok-value-123", "rlm_google_api_key": "key-value-456"}
+
+
+def program_plan(
+    overrides: dict[str, Any] | None = None,
+    wheel_source: Path | None = None,
+    cache: Path | None = None,
+    secrets: dict[str, str] | None = None,
+) -> Plan:
+    """The whole program (as __main__.py runs it, secrets set) with this config and, optionally, another
+    wheel source."""
+    from infra import platform
+    from infra.settings import secret_values
+
+    secrets = SECRETS if secrets is None else secrets
+    config = raw_config(overrides, **secrets)
+    secret_keys = frozenset(f"{PROJECT}:{k}" for k in secrets)
+
+    def program() -> None:
+        loaded = parse_settings(config, secret_keys, project=PROJECT, stack_file="Pulumi.test.yaml")
+        extra = {} if wheel_source is None else {"wheel_source": wheel_source, "wheel_cache": cache}
+        for name, value in platform.build(loaded, secret_values(loaded), PROJECT, "test", **extra).items():
+            pulumi.export(name, value)
+
+    return run_program(program, PROJECT, "test", config, secret_keys)
 
 
 @pytest.fixture

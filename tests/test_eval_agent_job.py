@@ -10,39 +10,16 @@ from typing import Any
 import pytest
 from databricks.bundles.jobs import Job as BundleJob
 
-from infra import platform
-from infra.offline import Plan, preview_stack, run_program, unwrap
-from infra.settings import parse_settings
+from infra.offline import Plan, preview_stack, unwrap
 from infra.wheel import build_wheel
-from tests.conftest import PROJECT, ROOT, STACK_FILES, raw_config
+from tests.conftest import ROOT, SECRETS, STACK_FILES, program_plan
 from tests.jobs_api import job_api_shape
 
-SECRET_KEYS = frozenset({f"{PROJECT}:eval_agent_databricks_token", f"{PROJECT}:rlm_google_api_key"})
-SECRETS = {"eval_agent_databricks_token": "tok-value-123", "rlm_google_api_key": "key-value-456"}
 SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"
 
 
-def program_plan(
-    overrides: dict[str, Any] | None = None, wheel_source: Path | None = None, cache: Path | None = None
-) -> Plan:
-    """The whole program (as __main__.py runs it) with this config and, optionally, another wheel source."""
-    config = raw_config(overrides, **SECRETS)
-
-    def program() -> None:
-        import pulumi
-
-        from infra.settings import secret_values
-
-        loaded = parse_settings(config, SECRET_KEYS, project=PROJECT, stack_file="Pulumi.test.yaml")
-        extra = {} if wheel_source is None else {"wheel_source": wheel_source, "wheel_cache": cache}
-        for name, value in platform.build(loaded, secret_values(loaded), PROJECT, "test", **extra).items():
-            pulumi.export(name, value)
-
-    return run_program(program, PROJECT, "test", config, SECRET_KEYS)
-
-
 def task_of(plan: Plan) -> dict[str, Any]:
-    (task,) = unwrap(plan.one("Job").inputs)["tasks"]
+    (task,) = unwrap(plan.one("Job", "eval-agent").inputs)["tasks"]
     return task
 
 
@@ -54,7 +31,7 @@ def dev() -> Plan:
 def test_job_runs_the_uploaded_wheel(dev: Plan) -> None:
     """Done when: the dev plan shows the wheel File and the job depending on exactly the uploaded path."""
     file = dev.one("File", "wheel")
-    job = unwrap(dev.one("Job").inputs)
+    job = unwrap(dev.one("Job", "eval-agent").inputs)
     wheel = build_wheel()
     assert file.inputs["path"] == f"/Volumes/main/agents_dev/wheels/{wheel.filename}"
     assert file.inputs["md5"] == wheel.md5 and file.retain_on_delete
@@ -80,7 +57,7 @@ def test_task_matches_the_seed(dev: Plan) -> None:
     assert options["--model"] == "databricks-claude-sonnet-4"
     assert options["--token-secret"] == "mlflow-eval/databricks-token"
     assert (options["--job-id"], options["--job-run-id"]) == ("{{job.id}}", "{{job.run_id}}")
-    job = unwrap(dev.one("Job").inputs)
+    job = unwrap(dev.one("Job", "eval-agent").inputs)
     assert job["parameters"] == [{"name": "experiment_id", "default": "123456789"}]
 
 
@@ -88,7 +65,7 @@ def test_no_secret_value_in_any_job() -> None:
     """The token's value never enters a job definition, whatever the compute."""
     for compute in ({"kind": "serverless"}, {"kind": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}):
         plan = program_plan({"eval_agent": {"compute": compute}})
-        text = repr(unwrap(plan.one("Job").inputs))
+        text = repr(unwrap(plan.one("Job", "eval-agent").inputs))
         assert not any(v in text for v in SECRETS.values())
 
 
@@ -97,7 +74,7 @@ def test_existing_cluster_gets_the_wheel_as_a_library() -> None:
     plan = program_plan({"eval_agent": {"compute": {"kind": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}}})
     task, path = task_of(plan), plan.one("File").inputs["path"]
     assert task["existingClusterId"] == "1115-120035-jyzgoasz" and task["libraries"] == [{"whl": path}]
-    assert "environments" not in unwrap(plan.one("Job").inputs)
+    assert "environments" not in unwrap(plan.one("Job", "eval-agent").inputs)
 
 
 def test_job_cluster_is_tagged_and_single_user() -> None:
@@ -108,7 +85,7 @@ def test_job_cluster_is_tagged_and_single_user() -> None:
         "num_workers": 2,
     }
     plan = program_plan({"eval_agent": {"compute": compute}, "deployment": {"run_as": "alice@example.com"}})
-    job = unwrap(plan.one("Job").inputs)
+    job = unwrap(plan.one("Job", "eval-agent").inputs)
     (cluster,) = job["jobClusters"]
     assert task_of(plan)["jobClusterKey"] == cluster["jobClusterKey"] == "default"
     assert cluster["newCluster"]["customTags"]["managed_by"] == "pulumi"
@@ -121,7 +98,9 @@ def test_development_and_production_job_settings() -> None:
     notifications and permissions."""
     schedule = {"cron": "0 0 2 * * ?", "timezone": "Europe/Berlin"}
     dev = unwrap(
-        program_plan({"deployment": {"user": "alice"}, "eval_agent": {"schedule": schedule}}).one("Job").inputs
+        program_plan({"deployment": {"user": "alice"}, "eval_agent": {"schedule": schedule}})
+        .one("Job", "eval-agent")
+        .inputs
     )
     assert dev["name"] == "[dev alice] dev-agent-platform-eval-agent" and dev["tags"]["dev"] == "alice"
     assert dev["schedule"] == {
@@ -135,22 +114,22 @@ def test_development_and_production_job_settings() -> None:
                        "job_permissions": {"agent-operators": "CAN_MANAGE_RUN", "bob@example.com": "CAN_VIEW"}},
         "eval_agent": {"schedule": schedule},
     })  # fmt: skip
-    prod = unwrap(prod_plan.one("Job").inputs)
+    prod = unwrap(prod_plan.one("Job", "eval-agent").inputs)
     assert prod["name"] == "prod-agent-platform-eval-agent" and "dev" not in prod["tags"]
     assert prod["runAs"] == {"servicePrincipalName": SP}
     assert prod["schedule"]["pauseStatus"] == "UNPAUSED"
     assert prod["emailNotifications"] == {"onFailures": ["oncall@example.com"]}
     assert (prod["timeoutSeconds"], prod["maxConcurrentRuns"], prod["queue"]) == (14400, 1, {"enabled": True})
-    permissions = unwrap(prod_plan.one("Permissions").inputs)
-    assert permissions["jobId"] == prod_plan.one("Job").id
+    permissions = unwrap(prod_plan.one("Permissions", "eval-agent-permissions").inputs)
+    assert permissions["jobId"] == prod_plan.one("Job", "eval-agent").id
     assert permissions["accessControls"] == [
         {"groupName": "agent-operators", "permissionLevel": "CAN_MANAGE_RUN"},
         {"userName": "bob@example.com", "permissionLevel": "CAN_VIEW"},
     ]
 
 
-def test_disabled_eval_agent_has_no_job_and_no_wheel() -> None:
-    plan = program_plan({"eval_agent": {"enabled": False}})
+def test_no_wheel_when_no_job_runs_it() -> None:
+    plan = program_plan({"eval_agent": {"enabled": False}, "rlm": {"enabled": False}})
     assert not plan.all("Job") and not plan.all("File") and "wheel_path" not in plan.outputs
 
 
@@ -173,7 +152,8 @@ def test_every_job_parses_with_the_strict_bundles_model(stack_file: str) -> None
 def test_every_compute_kind_parses_strictly(compute: dict[str, Any]) -> None:
     overrides = {"eval_agent": {"compute": compute, "schedule": {"cron": "0 0 2 * * ?"}},
                  "deployment": {"notifications": {"on_failure": ["a@example.com"]}}}  # fmt: skip
-    BundleJob.from_dict(job_api_shape(program_plan(overrides).one("Job").inputs))
+    for job in program_plan({**overrides, "rlm": {"compute": compute}}).all("Job"):
+        BundleJob.from_dict(job_api_shape(job.inputs))
 
 
 def test_the_converter_catches_a_bad_field() -> None:
@@ -206,6 +186,8 @@ def test_changing_one_prompt_changes_only_the_wheel_and_its_jobs(tmp_path: Path)
     assert changed(before, after) == {
         "File::wheel": ["contentBase64", "md5", "path"],
         "Job::eval-agent": ["environments"],
+        "Job::rlm-executor": ["environments"],
+        "Job::rlm-orchestrator": ["environments"],
     }
     old_version, new_version = before.outputs["wheel_version"][0], after.outputs["wheel_version"][0]
     assert old_version != new_version and new_version in after.one("File").inputs["path"]
