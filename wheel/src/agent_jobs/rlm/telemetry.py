@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from agent_jobs.errors import JobError
+from agent_jobs.sql import SqlRunner, runner
 
 log = logging.getLogger(__name__)
 
@@ -64,51 +63,21 @@ class Sink(Protocol):
     def write(self, events: list[Event]) -> None: ...
 
 
-class WarehouseSink:
-    """Rows through the SQL Statement Execution API on a warehouse (values as parameters, never spliced)."""
+class SqlSink:
+    """Rows appended with SQL (a warehouse or Spark); the table is created on first write if missing."""
 
-    def __init__(self, client: Any, warehouse_id: str, table: str) -> None:
-        self.client, self.warehouse_id, self.table = client, warehouse_id, table
+    def __init__(self, sql: SqlRunner, table: str) -> None:
+        self.sql, self.table = sql, table
         self._created = False
 
-    def _execute(self, statement: str, parameters: list[Any] | None = None) -> None:
-        response = self.client.statement_execution.execute_statement(
-            statement=statement, warehouse_id=self.warehouse_id, parameters=parameters, wait_timeout="30s"
-        )
-        state = getattr(getattr(response.status, "state", None), "value", None)
-        if state != "SUCCEEDED":
-            error = getattr(response.status, "error", None)
-            raise JobError(f"telemetry statement {state}: {getattr(error, 'message', error)}")
-
     def write(self, events: list[Event]) -> None:
-        from databricks.sdk.service.sql import StatementParameterListItem
-
         if not self._created:
-            self._execute(create_table_sql(self.table))
+            self.sql.execute(create_table_sql(self.table))
             self._created = True
+        names = [c["name"] for c in COLUMNS]
+        markers = ", ".join(f"CAST(:{c['name']} AS {c['type']})" for c in COLUMNS)
         for event in events:
-            row = event.row()
-            markers = ", ".join(f"CAST(:{c['name']} AS {c['type']})" for c in COLUMNS)
-            parameters = [
-                StatementParameterListItem(name=name, value=None if value is None else str(value))
-                for name, value in row.items()
-            ]
-            self._execute(f"INSERT INTO {self.table} ({', '.join(row)}) SELECT {markers}", parameters)
-
-
-class SparkSink:
-    """Rows through the job's Spark session (clusters and serverless)."""
-
-    def __init__(self, spark: Any, table: str) -> None:
-        self.spark, self.table = spark, table
-
-    def write(self, events: list[Event]) -> None:
-        self.spark.sql(create_table_sql(self.table))
-        schema = ", ".join(f"{c['name']} STRING" for c in COLUMNS)
-        rows = [tuple(None if v is None else str(v) for v in e.row().values()) for e in events]
-        frame = self.spark.createDataFrame(rows, schema)
-        casts = ", ".join(f"CAST({c['name']} AS {c['type']}) AS {c['name']}" for c in COLUMNS)
-        frame.selectExpr(*casts.split(", ")).write.mode("append").saveAsTable(self.table)
+            self.sql.execute(f"INSERT INTO {self.table} ({', '.join(names)}) SELECT {markers}", event.row())
 
 
 class FileSink:
@@ -128,27 +97,9 @@ def sink(
     catalog: str | None, schema: str | None, warehouse_id: str | None, local_dir: Path, client: Any = None
 ) -> Sink:
     """Where this process's telemetry goes (see the module docstring)."""
-    if catalog and schema and warehouse_id:
-        if client is None:
-            from databricks.sdk import WorkspaceClient
-
-            client = WorkspaceClient()
-        return WarehouseSink(client, warehouse_id, table_name(catalog, schema))
-    spark = _active_spark()
-    if catalog and schema and spark is not None:
-        return SparkSink(spark, table_name(catalog, schema))
+    sql = runner(warehouse_id, client) if catalog and schema else None
+    if sql is not None and catalog and schema:
+        return SqlSink(sql, table_name(catalog, schema))
     path = local_dir / "telemetry.jsonl"
     log.info("no warehouse or Spark session: telemetry goes to %s", path)
     return FileSink(path)
-
-
-def _active_spark() -> Any:
-    """The job's Spark session on Databricks compute; None elsewhere (never starts a local Spark)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        return None
-    session = SparkSession.getActiveSession()
-    if session is None and os.environ.get("DATABRICKS_RUNTIME_VERSION"):
-        session = SparkSession.builder.getOrCreate()
-    return session
