@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     # Imported here so that `--help` and argument errors stay fast (pulumi_databricks takes a second to load).
+    import pulumi
+
     from infra.offline import preview_stack
     from infra.preview import to_json, to_text
 
@@ -74,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except pulumi.RunError as exc:  # the program stopped itself with a message (a wheel that does not build)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         sys.stdout.write(to_json(plan))
         for note in plan.notes:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -59,6 +61,8 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
     path = config_file or root / f"Pulumi.{stack}.yaml"
     shown = str(config_file) if config_file else path.name
     if not path.is_file():
+        if config_file is not None:
+            raise StackFileError(f"{shown}: no such file (given with --config-file)")
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{shown}: no such stack file; allowed: --stack {' | '.join(stacks)}")
     stack_doc = _load_yaml(path, shown)
@@ -79,10 +83,13 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
     plaintext: set[str] = set()
     for key, value in stack_config.items():
         full = key if ":" in key else f"{project}:{key}"
+        if value is None:
+            continue  # `key:` with nothing after it: not set
         if isinstance(value, dict) and set(value) == {"secure"}:
+            # Only the CLI can decrypt it: the program gets a placeholder, secret like the real value.
             encrypted.add(full)
             secret_keys.add(full)
-            values.pop(full, None)
+            values[full] = PLACEHOLDER
         else:
             values[full] = _as_config_text(value)
             if full in secret_keys and values[full]:
@@ -98,11 +105,44 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
     )
 
 
+class _StackLoader(yaml.SafeLoader):
+    """Reads stack files the way the Pulumi CLI does (YAML 1.2): only true/false are booleans, dates stay
+    text, every mapping key is a string, and a key given twice is an error rather than "last one wins"."""
+
+
+_NOT_YAML_12 = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")  # yes/no/on/off, dates
+_StackLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag not in _NOT_YAML_12]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StackLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _mapping(loader: _StackLoader, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        key = ("true" if key else "false") if isinstance(key, bool) else "" if key is None else str(key)
+        if key in result:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the key '{key}' is given twice (allowed: each key once)", key_node.start_mark
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+_StackLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
 def _load_yaml(path: Path, shown: str) -> dict[str, Any]:
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StackLoader)  # a SafeLoader subclass
     except OSError as exc:
         raise StackFileError(f"{shown}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise StackFileError(f"{shown}: is not UTF-8 text; allowed: a YAML file saved as UTF-8") from None
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
@@ -126,23 +166,24 @@ def _as_config_text(value: Any) -> str:
 
 
 def with_secret_placeholders(config: StackConfig, loaded: LoadedSettings) -> tuple[dict[str, str], list[str]]:
-    """The config values with a placeholder for each secret the program will read that is unset or encrypted,
-    and a note for each of those and for each secret held in plain text."""
+    """The config values with a placeholder for each required secret that is unset, and a note for each
+    secret that is unset, encrypted (shown masked) or held in plain text (refused by `pulumi up`)."""
     values = dict(config.values)
     notes = []
-    for spec in loaded.wanted_secrets():
+    wanted = {spec.config_key for spec in loaded.wanted_secrets()}
+    for spec in SECRETS:
         full = f"{config.project}:{spec.config_key}"
-        if full in config.encrypted:
-            values[full] = PLACEHOLDER
+        if full in config.encrypted and spec.config_key in wanted:
             notes.append(f"{full} is encrypted in {config.stack_file}; the offline preview cannot decrypt it and "
                          f"shows it as {MASK}.")  # fmt: skip
-        elif loaded.secrets[spec.config_key] == "absent":
+        elif full in config.plaintext_secrets:
+            unused = "" if spec.config_key in wanted else " (its system is switched off)"
+            notes.append(f"{full} is stored in plain text in {config.stack_file}{unused}: `pulumi up` refuses it. "
+                         f"Rotate it, then: pulumi config set --secret {full} <value>")  # fmt: skip
+        elif spec.config_key in wanted and loaded.secrets[spec.config_key] == "absent":
             values[full] = PLACEHOLDER
             notes.append(f"{full} is not set; the offline preview shows it as {MASK}. Before `pulumi up`: "
                          f"pulumi config set --secret {full} <value>")  # fmt: skip
-        elif full in config.plaintext_secrets:
-            notes.append(f"{full} is stored in plain text in {config.stack_file}: `pulumi up` refuses it. Rotate "
-                         f"it, then: pulumi config set --secret {full} <value>")  # fmt: skip
     return values, notes
 
 
@@ -336,12 +377,17 @@ def preview_stack(root: Path, stack: str, config_file: Path | None = None) -> tu
     values, notes = with_secret_placeholders(config, loaded)
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    plan = run_program(
-        lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"),
-        config.project,
-        stack,
-        values,
-        config.secret_keys,
-    )
+    # The program reads config only from the stack file here, never from a caller's PULUMI_CONFIG.
+    saved = {k: os.environ.pop(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS") if k in os.environ}
+    try:
+        plan = run_program(
+            lambda: runpy.run_path(str(root / "__main__.py"), run_name="__main__"),
+            config.project,
+            stack,
+            values,
+            config.secret_keys,
+        )
+    finally:
+        os.environ.update(saved)
     plan.notes.extend(notes)
     return plan, loaded

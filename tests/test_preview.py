@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from infra.preview import mermaid
 from tests.conftest import ROOT, STACK_FILES
@@ -87,26 +88,82 @@ def test_encrypted_secret_is_shown_masked_with_a_note(tmp_path: Path) -> None:
     result = preview("--stack", "tmp", "--config-file", str(path))
     assert result.returncode == 0, result.stderr
     assert "rlm_google_api_key is encrypted" in result.stdout
-    assert "adk-secrets/google-api-key = [secret]" in result.stdout
+    assert "adk-secrets-dev/google-api-key = [secret]" in result.stdout
 
 
-@pytest.mark.parametrize(
-    ("extra", "expected"),
-    [
-        ("  agent-platform:catlog: {name: main}\n", "agent-platform:catlog: is not a known setting (did you mean 'catalog'?)"),
-        ("  agent-platform:rlm:\n    compute: {kind: existing_cluster}\n", "agent-platform:rlm.compute.cluster_id: is required"),
-        ("  agent-platform:environment: PROD\n", "agent-platform:environment = 'PROD': is not a valid environment name"),
-        ("  agent-platform:catalog: [main\n", "is not valid YAML at line"),
-    ],
-)  # fmt: skip
-def test_bad_config_exits_2_with_one_message(tmp_path: Path, extra: str, expected: str) -> None:
+def _stack_with(tmp_path: Path, overrides: dict[str, object]) -> Path:
+    """The dev stack file with some keys replaced (no key given twice)."""
+    doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())
+    doc["config"].update({f"agent-platform:{k}": v for k, v in overrides.items()})
+    path = tmp_path / "Pulumi.tmp.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+BAD_FILES: list[tuple[str, str]] = [
+    ("  agent-platform:catlog: {name: main}\n", "agent-platform:catlog: is not a known setting (did you mean 'catalog'?)"),
+    ("  agent-platform:catalog: [main\n", "is not valid YAML at line"),
+    ("  agent-platform:schema: {name: other}\n", "the key 'agent-platform:schema' is given twice"),
+    ("  agent-platform:deployment: {tags: {created: 2024-05-01}}\n", None),
+    ("  agent-platform:deployment: {job_permissions: {1234: CAN_VIEW, admins: CAN_RUN}}\n", "deployment.job_permissions.admins = 'CAN_RUN'"),
+    ("  5: x\n", "agent-platform:5: is not a known setting"),
+    ("  agent-platform:deployment: {tags: {on: x}}\n", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "expected"), BAD_FILES)
+def test_bad_config_exits_2_with_one_message(tmp_path: Path, extra: str, expected: str | None) -> None:
     """Bad config: exit status 2, a message naming the file and the key, no traceback, nothing rendered."""
     path = _temp_stack(tmp_path, extra)
     result = preview("--stack", "tmp", "--config-file", str(path), "--json")
-    assert result.returncode == 2
+    if expected is None:  # YAML 1.2 like the Pulumi CLI: `on` is a string, a date stays text: both valid
+        assert result.returncode == 0, result.stderr
+        return
+    assert result.returncode == 2, result.stderr
     assert result.stdout == ""
     assert result.stderr.startswith(f"error: {path}") and expected in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({"rlm": {"compute": {"kind": "existing_cluster"}}}, "agent-platform:rlm.compute.cluster_id: is required"),
+        ({"environment": "PROD"}, "agent-platform:environment = 'PROD': is not a valid environment name"),
+        ({"environment": None}, "agent-platform:environment: is required but not set"),
+    ],
+)
+def test_bad_values_exit_2(tmp_path: Path, overrides: dict[str, object], expected: str) -> None:
+    result = preview("--stack", "tmp", "--config-file", str(_stack_with(tmp_path, overrides)))
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_non_utf8_stack_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.tmp.yaml"
+    path.write_bytes((ROOT / "Pulumi.dev.yaml").read_text().encode("utf-16"))
+    result = preview("--stack", "tmp", "--config-file", str(path))
+    assert result.returncode == 2 and "is not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_encrypted_optional_secret_is_kept_masked(tmp_path: Path) -> None:
+    """An optional secret given encrypted is created (masked), with a note, as `pulumi up` would create it."""
+    path = _temp_stack(tmp_path, "  agent-platform:rlm_databricks_token:\n    secure: v1:abc:def\n")
+    result = preview("--stack", "tmp", "--config-file", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "adk-secrets-dev/databricks-token = [secret]" in result.stdout
+    assert "rlm_databricks_token is encrypted" in result.stdout
+
+
+def test_plaintext_secret_of_a_disabled_system_is_noted(tmp_path: Path) -> None:
+    path = _stack_with(tmp_path, {"rlm": {"enabled": False}, "rlm_google_api_key": "AIza-plain"})
+    result = preview("--stack", "tmp", "--config-file", str(path))
+    assert result.returncode == 0 and "AIza-plain" not in result.stdout + result.stderr
+    assert "rlm_google_api_key is stored in plain text" in result.stdout and "switched off" in result.stdout
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    result = preview("--stack", "dev", "--config-file", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2 and "nope.yaml: no such file (given with --config-file)" in result.stderr
 
 
 def test_unknown_stack_exits_2_listing_the_stacks() -> None:
