@@ -84,18 +84,6 @@ SecretScopeName = Annotated[
     ),
 ]
 
-SecretKeyName = Annotated[
-    str,
-    AfterValidator(
-        _matching(
-            r"[A-Za-z0-9_.-]+",
-            "secret key name",
-            "letters, digits, dashes, underscores and periods, at most 128 characters",
-            128,
-        )
-    ),
-]
-
 ClusterId = Annotated[
     str,
     AfterValidator(
@@ -105,6 +93,13 @@ ClusterId = Annotated[
             "the id shown in the cluster's URL, like 1115-120035-jyzgoasz",
             40,
         )
+    ),
+]
+
+ProfileName = Annotated[
+    str,
+    AfterValidator(
+        _matching(r"[A-Za-z0-9_.-]+", "profile name", "a section name of ~/.databrickscfg, like DEFAULT or prod", 64)
     ),
 ]
 
@@ -292,13 +287,19 @@ StorageUrl = Annotated[
 ]
 
 
+def _not_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise PydanticCustomError("invalid_value", "is a boolean; allowed: a number from 0 to 1")
+    return value
+
+
 def _threshold(value: float) -> float:
     if not 0.0 <= value <= 1.0:
         raise PydanticCustomError("invalid_value", "is out of range; allowed: a number from 0 to 1")
     return value
 
 
-Threshold = Annotated[float, AfterValidator(_threshold)]
+Threshold = Annotated[float, BeforeValidator(_not_bool), AfterValidator(_threshold)]
 
 
 def _timezone(value: str) -> str:
@@ -313,19 +314,42 @@ def _timezone(value: str) -> str:
 TimezoneId = Annotated[str, AfterValidator(_timezone)]
 
 # Quartz cron: seconds minutes hours day-of-month month day-of-week [year].
-_CRON_FIELDS = (
-    ("seconds", r"[0-9*/,-]+", 0, 59),
-    ("minutes", r"[0-9*/,-]+", 0, 59),
-    ("hours", r"[0-9*/,-]+", 0, 23),
-    ("day-of-month", r"[0-9*/,?LW-]+", 1, 31),
-    ("month", r"[0-9A-Za-z*/,-]+", 1, 12),
-    ("day-of-week", r"[0-9A-Za-z*/,?L#-]+", 1, 7),
-    ("year", r"[0-9*/,-]+", 1970, 2199),
+_MONTHS = {
+    m: i for i, m in enumerate(["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], 1)
+}
+_DAYS = {d: i for i, d in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], 1)}
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("seconds", 0, 59, {}),
+    ("minutes", 0, 59, {}),
+    ("hours", 0, 23, {}),
+    ("day-of-month", 1, 31, {}),
+    ("month", 1, 12, _MONTHS),
+    ("day-of-week", 1, 7, _DAYS),
+    ("year", 1970, 2199, {}),
 )
 _CRON_ALLOWED = (
     "a Quartz cron expression with 6 or 7 fields (seconds minutes hours day-of-month month day-of-week "
     "[year]), exactly one of day-of-month and day-of-week being ?, like '0 0 6 * * ?'"
 )
+
+
+def _cron_item(item: str, field: str, low: int, high: int, names: dict[str, int]) -> str | None:
+    """What is wrong with one comma-separated item of a cron field, or None."""
+    if item == "*" or (item == "?" and field in ("day-of-month", "day-of-week")):
+        return None
+    if field == "day-of-month" and re.fullmatch(r"L(-\d{1,2})?|LW|\d{1,2}W", item):
+        return None
+    if field == "day-of-week" and re.fullmatch(r"[1-7A-Z]{1,3}(L|#[1-5])", item):
+        item = re.sub(r"(L|#[1-5])$", "", item)
+    base, _, step = item.partition("/")
+    if step and (not step.isdigit() or not 1 <= int(step) <= high):
+        return f"has an invalid step '/{step}' in the {field} field (allowed: 1-{high})"
+    for value in [] if base == "*" else base.split("-", 1):
+        number = names.get(value.upper()) if not value.isdigit() else int(value)
+        if number is None or not low <= number <= high:
+            named = f" or {', '.join(names)}" if names else ""
+            return f"has '{value}' in the {field} field (allowed: {low}-{high}{named})"
+    return None
 
 
 def _quartz_cron(value: str) -> str:
@@ -334,12 +358,8 @@ def _quartz_cron(value: str) -> str:
     if len(fields) not in (6, 7):
         problem = f"has {len(fields)} fields"
     else:
-        for text, (field, chars, low, high) in zip(fields, _CRON_FIELDS, strict=False):
-            numbers = [int(n) for n in re.findall(r"\d+", text.split("/")[0] if "/" in text else text)]
-            if not re.fullmatch(chars, text):
-                problem = f"has an invalid {field} field '{text}'"
-            elif field not in ("day-of-week",) and any(not low <= n <= high for n in numbers):
-                problem = f"has a {field} value outside {low}-{high}"
+        for text, (field, low, high, names) in zip(fields, _CRON_FIELDS, strict=False):
+            problem = next(filter(None, (_cron_item(i, field, low, high, names) for i in text.split(","))), None)
             if problem:
                 break
         if problem is None and (fields[3] == "?") == (fields[5] == "?"):

@@ -34,6 +34,7 @@ from infra.constrained import (
     ModelIdentifier,
     NodeTypeId,
     Principal,
+    ProfileName,
     QuartzCron,
     RunAsPrincipal,
     SecretScopeName,
@@ -105,7 +106,7 @@ class WorkspaceSettings(Section):
         description="Workspace URL, like https://dbc-1234abcd-5678.cloud.databricks.com. The program's explicit "
         "provider uses it, so a stack can only ever deploy to its own workspace."
     )
-    profile: str | None = Field(
+    profile: ProfileName | None = Field(
         None,
         description="Profile in ~/.databrickscfg to authenticate with (local deploys). Unset: the provider's "
         "unified auth reads DATABRICKS_TOKEN or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET from the environment.",
@@ -164,11 +165,8 @@ class DeploymentSettings(Section):
     def _reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
         reserved = sorted(set(tags) & RESERVED_TAGS)
         if reserved:
-            raise PydanticCustomError(
-                "invalid_value",
-                "sets the reserved tag {keys}; allowed: any tag except {reserved}",
-                {"keys": ", ".join(reserved), "reserved": ", ".join(sorted(RESERVED_TAGS))},
-            )
+            _fail(reserved[0], tags[reserved[0]], "is a reserved tag, always set by the program; allowed: any "
+                  f"tag except {', '.join(sorted(RESERVED_TAGS))}")  # fmt: skip
         if len(tags) > MAX_EXTRA_TAGS:
             raise PydanticCustomError(
                 "invalid_value",
@@ -287,7 +285,11 @@ class EvalAgentSettings(Section):
     sessions_volume: UcName = Field(
         "eval_sessions", description="Volume in the platform schema for session state (MLFLOW_AGENT_VOLUME_PATH)."
     )
-    secret_scope: SecretScopeName = Field("mlflow-eval", description="Secret scope holding the serving token.")
+    secret_scope: SecretScopeName = Field(
+        "mlflow-eval",
+        description="Secret scope holding the serving token. Unless set here, development stacks append "
+        "-<environment>[-<user>] so that stacks sharing a workspace never share a scope.",
+    )
     experiment_id: ExperimentId | None = Field(
         None, description="Default of the job parameter experiment_id (the experiment to evaluate)."
     )
@@ -306,7 +308,11 @@ class RlmSettings(Section):
     compute: Compute = Field(ServerlessCompute(), description="Where both jobs run.")
     artifacts_volume: UcName = Field("rlm_artifacts", description="Volume for generated artifacts and results.")
     agent_code_volume: UcName = Field("rlm_agent_code", description="Volume for the agent's code.")
-    secret_scope: SecretScopeName = Field("adk-secrets", description="Secret scope holding the agent's keys.")
+    secret_scope: SecretScopeName = Field(
+        "adk-secrets",
+        description="Secret scope holding the agent's keys. Unless set here, development stacks append "
+        "-<environment>[-<user>] so that stacks sharing a workspace never share a scope.",
+    )
     sql_warehouse_id: WarehouseId | None = Field(
         None,
         description="SQL warehouse on which Pulumi creates the telemetry table; unset, the jobs create it on first "
@@ -494,12 +500,17 @@ class StackSettings(Section):
         }
 
     def secret_scopes(self) -> dict[str, str]:
-        """System -> secret scope name, for the enabled systems that hold secrets."""
+        """System -> secret scope name, for the enabled systems that hold secrets.
+
+        Scope names are workspace-wide, so in development mode a scope the stack does not name itself gets the
+        environment (and user) appended, like job names get their prefix: `dev` and `dev-alice` in one
+        workspace never share a scope. Production stacks use the seeds' names unchanged."""
+        suffix = "" if self.production else "-".join(["", self.environment, *filter(None, [self.deployment.user])])
         scopes = {}
-        if self.eval_agent.enabled:
-            scopes["eval_agent"] = self.eval_agent.secret_scope
-        if self.rlm.enabled:
-            scopes["rlm"] = self.rlm.secret_scope
+        for system, cfg in (("eval_agent", self.eval_agent), ("rlm", self.rlm)):
+            if cfg.enabled:
+                explicit = "secret_scope" in cfg.model_fields_set
+                scopes[system] = cfg.secret_scope if explicit else f"{cfg.secret_scope}{suffix}"
         return scopes
 
 
@@ -572,12 +583,14 @@ class LoadedSettings:
         )
 
     def check_secrets_for_deploy(self, project: str) -> None:
-        """Refuse to deploy with a required secret unset or a secret stored in plain text."""
+        """Refuse to deploy with a required secret unset, or any secret stored in plain text (even one of a
+        switched-off system: it sits in the stack file, probably in git)."""
         problems = []
-        for spec in self.wanted_secrets():
+        wanted = {spec.config_key for spec in self.wanted_secrets()}
+        for spec in SECRETS:
             full = f"{project}:{spec.config_key}"
             state = self.secrets[spec.config_key]
-            if state == "absent":
+            if state == "absent" and spec.config_key in wanted:
                 problems.append(f"{full} is not set: {spec.description} Set it with: "
                                 f"pulumi config set --secret {full} <value>")  # fmt: skip
             elif state == "plaintext":
@@ -663,6 +676,9 @@ def _describe(project: str, error: Any) -> str:
         value = _MISSING if ctx.get("value") is None else ctx["value"]
     elif error["type"] == "missing":
         value = _MISSING
+    elif error["type"] == "union_tag_invalid":  # name the kind the user wrote, where they wrote it
+        loc.append("kind")
+        value = ctx.get("tag", _MISSING)
     if "[key]" in loc:  # a bad dict key (a principal, a tag key): name the entry
         loc.remove("[key]")
     key = f"{project}:{_path(loc)}"
@@ -719,10 +735,16 @@ def _friendly(error: Any) -> str:
     if kind == "union_tag_not_found":
         return "needs a kind; allowed: serverless, existing_cluster or job_cluster"
     if kind == "union_tag_invalid":
-        return "has an unknown kind; allowed: serverless, existing_cluster or job_cluster"
+        return "is not a kind of compute; allowed: serverless, existing_cluster or job_cluster"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        bound = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+        limits = [f"{word} {error['ctx'][key]}" for key, word in bound.items() if key in (error.get("ctx") or {})]
+        return f"is out of range; allowed: {', '.join(limits)}"
+    if kind in ("tuple_type", "list_type"):
+        return "must be a list (in YAML: - item, or [a, b])"
     if kind == "literal_error":
         return f"is not allowed; allowed: {msg.removeprefix('Input should be ')}"
-    if kind.startswith(("bool_", "int_", "float_", "string_type", "tuple_", "list_")):
+    if kind.startswith(("bool_", "int_", "float_", "string_type")):
         return msg.replace("Input should be", "must be")
     return msg
 

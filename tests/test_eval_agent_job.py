@@ -55,7 +55,7 @@ def test_task_matches_the_seed(dev: Plan) -> None:
     assert options["--volume-path"] == "/Volumes/main/agents_dev/eval_sessions"
     assert options["--base-url"] == "https://e2-demo-field-eng.cloud.databricks.com/serving-endpoints/anthropic"
     assert options["--model"] == "databricks-claude-sonnet-4"
-    assert options["--token-secret"] == "mlflow-eval/databricks-token"
+    assert options["--token-secret"] == "mlflow-eval-dev/databricks-token"
     assert (options["--job-id"], options["--job-run-id"]) == ("{{job.id}}", "{{job.run_id}}")
     job = unwrap(dev.one("Job", "eval-agent").inputs)
     assert job["parameters"] == [{"name": "experiment_id", "default": "123456789"}]
@@ -91,6 +91,17 @@ def test_job_cluster_is_tagged_and_single_user() -> None:
     assert cluster["newCluster"]["customTags"]["managed_by"] == "pulumi"
     assert cluster["newCluster"]["singleUserName"] == "alice@example.com"
     assert task_of(plan)["libraries"] == [{"whl": plan.one("File").inputs["path"]}]
+
+
+def test_job_cluster_without_run_as_uses_standard_access_mode() -> None:
+    """Without an identity to run as there is no single user to name: standard access mode, still UC-capable."""
+    compute = {"kind": "job_cluster", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge"}
+    (cluster,) = unwrap(program_plan({"eval_agent": {"compute": compute}}).one("Job", "eval-agent").inputs)[
+        "jobClusters"
+    ]
+    assert (
+        cluster["newCluster"]["dataSecurityMode"] == "USER_ISOLATION" and "singleUserName" not in cluster["newCluster"]
+    )
 
 
 def test_development_and_production_job_settings() -> None:

@@ -54,14 +54,16 @@ def test_outputs_replace_the_shell_scripts(plan: Plan) -> None:
     assert outputs["schema"] == f"main.{schema}"
     assert outputs["volumes"]["wheels"] == f"/Volumes/main/{schema}/wheels"
     assert set(outputs["volumes"]) >= {"eval_sessions", "rlm_artifacts", "rlm_agent_code", "health_monitor_runbooks"}
-    assert outputs["secret_scope"] == {"eval_agent": "mlflow-eval", "rlm": "adk-secrets"}
+    suffix = "" if plan.stack == "prod" else f"-{plan.stack}"  # development stacks never share a scope
+    assert outputs["secret_scope"] == {"eval_agent": f"mlflow-eval{suffix}", "rlm": f"adk-secrets{suffix}"}
     assert not any(secret for _, secret in plan.outputs.values())
 
 
 def test_seed_secrets_are_in_their_seed_scopes(plan: Plan) -> None:
     """Seed 000's token and seed 003's API key land in the seeds' scopes under the seeds' keys."""
     secrets = {(r.inputs["scope"], r.inputs["key"]) for r in plan.all("Secret")}
-    assert secrets == {("mlflow-eval", "databricks-token"), ("adk-secrets", "google-api-key")}
+    suffix = "" if plan.stack == "prod" else f"-{plan.stack}"
+    assert secrets == {(f"mlflow-eval{suffix}", "databricks-token"), (f"adk-secrets{suffix}", "google-api-key")}
 
 
 def test_prod_job_identity_can_read_scopes_and_use_schemas() -> None:
@@ -93,7 +95,7 @@ def test_switching_systems_off_removes_their_resources(tmp_path: Path) -> None:
     plan, _ = preview_stack(ROOT, "lean", stack)
     assert sorted(r.inputs["name"] for r in plan.all("Volume")) == ["eval_sessions", "wheels"]
     assert [r.inputs["name"] for r in plan.all("Schema")] == ["agents_dev"]
-    assert [r.inputs["name"] for r in plan.all("SecretScope")] == ["mlflow-eval"]
+    assert [r.inputs["name"] for r in plan.all("SecretScope")] == ["mlflow-eval-dev"]
     assert "agent_schema" not in plan.outputs
 
 

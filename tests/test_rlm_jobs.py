@@ -52,7 +52,7 @@ def test_adk_settings_reach_the_jobs_as_parameters(dev: Plan) -> None:
     e = options(executor)
     assert (
         e["--artifact-path"] == "{{job.parameters.artifact_path}}"
-        and e["--env-secret"] == "GOOGLE_API_KEY=adk-secrets/google-api-key"
+        and e["--env-secret"] == "GOOGLE_API_KEY=adk-secrets-dev/google-api-key"
     )
     for job in (executor, orchestrator):
         (task,) = job["tasks"]
@@ -67,7 +67,10 @@ def test_pat_fallback_is_passed_only_when_its_secrets_are_set() -> None:
     fallback = {"rlm_databricks_token": "dapi-pat", "rlm_databricks_host": "https://x.cloud.databricks.com"}
     plan = program_plan(secrets={**SECRETS, **fallback})
     o = options(unwrap(plan.one("Job", "rlm-orchestrator").inputs))
-    assert (o["--token-secret"], o["--host-secret"]) == ("adk-secrets/databricks-token", "adk-secrets/databricks-host")
+    assert (o["--token-secret"], o["--host-secret"]) == (
+        "adk-secrets-dev/databricks-token",
+        "adk-secrets-dev/databricks-host",
+    )
     assert "dapi-pat" not in repr(unwrap(plan.one("Job", "rlm-orchestrator").inputs))
 
 

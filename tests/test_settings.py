@@ -89,7 +89,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"schema": {"name": "agents", "grants": {" devs": ["SELECT"]}}}, 'schema.grants[" devs"]', "group name"),
     ({"deployment": {"mode": "staging"}}, "deployment.mode", "'development' or 'production'"),
     ({"deployment": {"run_as": "data-engineers"}}, "deployment.run_as", "service principal's application id"),
-    ({"deployment": {"tags": {"managed_by": "me"}}}, "deployment.tags", "any tag except"),
+    ({"deployment": {"tags": {"managed_by": "me"}}}, "deployment.tags.managed_by = 'me'", "any tag except"),
     ({"deployment": {"tags": {"cost-center": "42"}}}, 'deployment.tags["cost-center"]', "letters, digits and underscores"),
     ({"deployment": {"notifications": {"on_failure": ["oncall"]}}}, "deployment.notifications.on_failure[0]", "like oncall@example.com"),
     ({"deployment": {"job_permissions": {"ops": "CAN_RUN"}}}, "deployment.job_permissions.ops", "CAN_MANAGE_RUN"),
@@ -100,18 +100,18 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"rlm": {"compute": {"kind": "existing_cluster"}}}, "rlm.compute.cluster_id", "The cluster's id"),
     ({"rlm": {"compute": {"kind": "existing_cluster", "cluster_id": "abc"}}}, "rlm.compute.cluster_id", "1115-120035-jyzgoasz"),
     ({"rlm": {"compute": {"cluster_id": "1115-120035-jyzgoasz"}}}, "rlm.compute", "serverless, existing_cluster or job_cluster"),
-    ({"rlm": {"compute": {"kind": "gpu"}}}, "rlm.compute", "serverless, existing_cluster or job_cluster"),
+    ({"rlm": {"compute": {"kind": "gpu"}}}, "rlm.compute.kind = 'gpu'", "serverless, existing_cluster or job_cluster"),
     ({"rlm": {"compute": {"kind": "serverless", "cluster_id": "1115-120035-jyzgoasz"}}}, "rlm.compute.cluster_id", "environment_version, kind"),
     ({"rlm": {"compute": {"kind": "serverless", "environment_version": "latest"}}}, "rlm.compute.environment_version", "whole number"),
     ({"rlm": {"compute": {"kind": "job_cluster", "spark_version": "15.4", "node_type_id": "i3.xlarge"}}}, "rlm.compute.spark_version", "15.4.x-scala2.12"),
-    ({"rlm": {"compute": {"kind": "job_cluster", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": -1}}}, "rlm.compute.num_workers", "greater than or equal to 0"),
+    ({"rlm": {"compute": {"kind": "job_cluster", "spark_version": "15.4.x-scala2.12", "node_type_id": "i3.xlarge", "num_workers": -1}}}, "rlm.compute.num_workers = -1", "allowed: at least 0"),
     ({"rlm": {"sql_warehouse_id": "warehouse-1"}}, "rlm.sql_warehouse_id", "16 hexadecimal"),
     ({"rlm": {"secret_scope": "adk secrets"}}, "rlm.secret_scope", "dashes, underscores, @ and periods"),
-    ({"rlm": {"secret_scope": "mlflow-eval"}}, "rlm.secret_scope", "distinct scope per system"),
+    ({"eval_agent": {"secret_scope": "shared"}, "rlm": {"secret_scope": "shared"}}, "rlm.secret_scope", "distinct scope per system"),
     ({"rlm": {"artifacts_volume": "wheels"}}, "rlm.artifacts_volume", "distinct volume name"),
     ({"eval_agent": {"experiment_id": "exp-1"}}, "eval_agent.experiment_id", "digits only"),
     ({"eval_agent": {"schedule": {"cron": "0 6 * * *"}}}, "eval_agent.schedule.cron", "6 or 7 fields"),
-    ({"eval_agent": {"schedule": {"cron": "0 0 25 * * ?"}}}, "eval_agent.schedule.cron", "hours value outside 0-23"),
+    ({"eval_agent": {"schedule": {"cron": "0 0 25 * * ?"}}}, "eval_agent.schedule.cron", "has '25' in the hours field (allowed: 0-23)"),
     ({"eval_agent": {"schedule": {"cron": "0 0 6 * * MON"}}}, "eval_agent.schedule.cron", "exactly one of day-of-month"),
     ({"eval_agent": {"schedule": {"cron": "0 0 6 * * ?", "timezone": "Mars/Base"}}}, "eval_agent.schedule.timezone", "IANA time zone"),
     ({"eval_agent": {"enabled": "yes please"}}, "eval_agent.enabled", "valid boolean"),
@@ -124,6 +124,11 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"serving_platform": {"enabled": True}}, "serving_platform.enabled", "planned"),
     ({"rlm": {"enabeld": False}}, "rlm.enabeld", "did you mean 'enabled'"),
     ({"catlog": {"name": "main"}}, "catlog", "did you mean 'catalog'"),
+    ({"eval_agent": {"schedule": {"cron": "0 0/99 2 * * ?"}}}, "eval_agent.schedule.cron", "invalid step '/99'"),
+    ({"eval_agent": {"schedule": {"cron": "0 0 2 ? * MONDAYX"}}}, "eval_agent.schedule.cron", "SUN, MON"),
+    ({"health_monitor": {**_HM, "thresholds": {"safety/mean": True}}}, 'health_monitor.thresholds["safety/mean"]', "a number from 0 to 1"),
+    ({"workspace": {"host": "https://dbc.cloud.databricks.com", "profile": ""}}, "workspace.profile", "~/.databrickscfg"),
+    ({"deployment": {"notifications": {"on_failure": "oncall@example.com"}}}, "deployment.notifications.on_failure", "must be a list"),
 ]  # fmt: skip
 
 
@@ -190,6 +195,10 @@ def test_plaintext_secret_is_refused_without_echoing_it() -> None:
         eval_agent_databricks_token="dapi-super-secret-123",
     )
     assert loaded.secrets["eval_agent_databricks_token"] == "plaintext"
+    switched_off = parse({"rlm": {"enabled": False}}, ("eval_agent_databricks_token",), eval_agent_databricks_token="t",
+                         rlm_google_api_key="AIza-plain")  # fmt: skip
+    with pytest.raises(SettingsError, match="rlm_google_api_key is stored in plain text"):
+        switched_off.check_secrets_for_deploy(PROJECT)
     with pytest.raises(SettingsError) as raised:
         loaded.check_secrets_for_deploy(PROJECT)
     assert "plain text" in str(raised.value)
