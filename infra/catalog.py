@@ -86,6 +86,8 @@ class DataSchema(pulumi.ComponentResource):
     `protect` turns that into an error instead.
     """
 
+    name: pulumi.Output[str]
+    """The schema's name (depending on it orders a resource after the schema)."""
     full_name: pulumi.Output[str]
     """'<catalog>.<schema>'."""
     volume_paths: dict[str, pulumi.Output[str]]
@@ -109,6 +111,7 @@ class DataSchema(pulumi.ComponentResource):
             storage_root=spec.storage_root,
             opts=data,
         )
+        self.name = schema.name
         self.full_name = schema.id
         tag_entity("schemas", schema.id, tags, schema, spec.key)
         if spec.grants:
@@ -144,6 +147,8 @@ class UnityCatalog(pulumi.ComponentResource):
     """
 
     catalog_name: pulumi.Output[str]
+    schemas: dict[str, DataSchema]
+    """Schema key -> its component (`.name`, `.full_name`)."""
     schema_names: dict[str, pulumi.Output[str]]
     """Schema key -> full name."""
     volume_paths: dict[str, pulumi.Output[str]]
@@ -184,9 +189,9 @@ class UnityCatalog(pulumi.ComponentResource):
                     privileges=list(privileges),
                     opts=child,
                 )
-        schemas = [DataSchema(s, self.catalog_name, args.tags, args.protect, child) for s in args.schemas]
-        self.schema_names = {s.key: ds.full_name for s, ds in zip(args.schemas, schemas, strict=True)}
-        self.volume_paths = {role: path for ds in schemas for role, path in ds.volume_paths.items()}
+        self.schemas = {s.key: DataSchema(s, self.catalog_name, args.tags, args.protect, child) for s in args.schemas}
+        self.schema_names = {key: ds.full_name for key, ds in self.schemas.items()}
+        self.volume_paths = {role: path for ds in self.schemas.values() for role, path in ds.volume_paths.items()}
         self.register_outputs(
             {"catalog_name": self.catalog_name, "schema_names": self.schema_names, "volume_paths": self.volume_paths}
         )

@@ -48,8 +48,9 @@ def wheel_compute(
         policy_id=compute.policy_id,
         spark_conf=dict(compute.spark_conf) or None,
         custom_tags=dict(tags),
-        # Single-user access mode reads Unity Catalog as the job's identity.
-        data_security_mode="SINGLE_USER",
+        # Unity Catalog access: single-user mode for the identity the job runs as; without one (a development
+        # stack, where the job runs as its owner) standard access mode, which needs no user name.
+        data_security_mode="SINGLE_USER" if run_as else "USER_ISOLATION",
         single_user_name=run_as,
     )
     return TaskCompute(

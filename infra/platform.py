@@ -147,7 +147,7 @@ def build(
                 common=common,
                 job_names={job: naming.job_name(s, project, job) for job in ("rlm_orchestrator", "rlm_executor")},
                 catalog=uc.catalog_name,
-                schema=s.schema_.name,
+                schema=uc.schemas["platform"].name,
                 wheel_path=artifact.path,
                 artifacts_volume_path=uc.volume_paths["rlm_artifacts"],
                 agent_code_volume_path=uc.volume_paths["rlm_agent_code"],

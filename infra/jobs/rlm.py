@@ -43,7 +43,8 @@ class RlmJobsArgs:
     job_names: dict[str, str]
     """'rlm_orchestrator' / 'rlm_executor' -> physical job name."""
     catalog: pulumi.Input[str]
-    schema: str
+    schema: pulumi.Input[str]
+    """The platform schema's name, from the Schema resource (so the telemetry table comes after it)."""
     wheel_path: pulumi.Input[str]
     artifacts_volume_path: pulumi.Input[str]
     agent_code_volume_path: pulumi.Input[str]
