@@ -16,6 +16,7 @@ import pulumi_databricks as db
 from infra.constrained import principal_kind
 from infra.naming import logical, pause_status
 from infra.settings import NotificationSettings, ScheduleSettings
+from infra.wheel import PACKAGE
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,27 @@ def sorted_tasks(tasks: Sequence[db.JobTaskArgs]) -> list[db.JobTaskArgs]:
         if task.depends_ons:
             task.depends_ons = sorted(task.depends_ons, key=lambda d: str(d.task_key))
     return sorted(tasks, key=lambda t: str(t.task_key))
+
+
+def wheel_task(
+    task_key: str,
+    entry_point: str,
+    options: Sequence[tuple[str, pulumi.Input[str]]],
+    compute_task: Mapping[str, Any],
+    *,
+    flags: Sequence[str] = (),
+) -> db.JobTaskArgs:
+    """A python_wheel_task of the platform's wheel: `entry_point` called with `flags` then `--option value`
+    pairs, on the compute `compute_task` describes (see infra.compute.wheel_compute)."""
+    return db.JobTaskArgs(
+        task_key=task_key,
+        python_wheel_task=db.JobTaskPythonWheelTaskArgs(
+            package_name=PACKAGE,
+            entry_point=entry_point,
+            parameters=[*flags, *[part for option in options for part in option]],
+        ),
+        **compute_task,
+    )
 
 
 def depends_on(*task_keys: str) -> list[db.JobTaskDependsOnArgs]:

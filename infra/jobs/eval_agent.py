@@ -16,9 +16,8 @@ import pulumi
 import pulumi_databricks as db
 
 from infra.compute import wheel_compute
-from infra.jobs.common import JobCommon, job_args, job_permissions
+from infra.jobs.common import JobCommon, job_args, job_permissions, wheel_task
 from infra.settings import EvalAgentSettings
-from infra.wheel import PACKAGE
 
 TASK_KEY = "run_autonomous"
 ENTRY_POINT = "mlflow-eval"
@@ -57,15 +56,7 @@ class EvalAgentJob(pulumi.ComponentResource):
             ("--job-id", "{{job.id}}"),
             ("--job-run-id", "{{job.run_id}}"),
         ]
-        task = db.JobTaskArgs(
-            task_key=TASK_KEY,
-            python_wheel_task=db.JobTaskPythonWheelTaskArgs(
-                package_name=PACKAGE,
-                entry_point=ENTRY_POINT,
-                parameters=["--autonomous", *[part for option in options for part in option]],
-            ),
-            **compute.task,
-        )
+        task = wheel_task(TASK_KEY, ENTRY_POINT, options, compute.task, flags=["--autonomous"])
         job = db.Job(
             name,
             **job_args(

@@ -22,9 +22,8 @@ import pulumi
 import pulumi_databricks as db
 
 from infra.compute import wheel_compute
-from infra.jobs.common import JobCommon, job_args, job_permissions
+from infra.jobs.common import JobCommon, job_args, job_permissions, wheel_task
 from infra.settings import RlmSettings
-from infra.wheel import PACKAGE
 
 AGENT_CODE_NAME = "agent_code_raw.py"  # seed 003's ADK_AGENT_CODE_PATH file name
 TELEMETRY_TABLE = "telemetry"
@@ -54,10 +53,6 @@ class RlmJobsArgs:
     telemetry_columns: list[dict[str, str]]
     project_root: Path
     protect: bool
-
-
-def _options(pairs: list[tuple[str, pulumi.Input[str]]]) -> list[pulumi.Input[str]]:
-    return [part for pair in pairs for part in pair]
 
 
 class RlmJobs(pulumi.ComponentResource):
@@ -96,26 +91,17 @@ class RlmJobs(pulumi.ComponentResource):
         run_ids = [("--job-id", "{{job.id}}"), ("--job-run-id", "{{job.run_id}}")]
         scope = args.secret_scope
 
-        executor_task = db.JobTaskArgs(
-            task_key="executor",
-            python_wheel_task=db.JobTaskPythonWheelTaskArgs(
-                package_name=PACKAGE,
-                entry_point="rlm-executor",
-                parameters=_options(
-                    [
-                        ("--artifact-path", "{{job.parameters.artifact_path}}"),
-                        ("--run-id", "{{job.parameters.run_id}}"),
-                        ("--iteration", "{{job.parameters.iteration}}"),
-                        ("--previous-result", "{{job.parameters.previous_result}}"),
-                        ("--timeout-seconds", str(s.artifact_timeout_minutes * 60)),
-                        ("--env-secret", pulumi.Output.concat("GOOGLE_API_KEY=", scope, "/google-api-key")),
-                        *telemetry,
-                        *run_ids,
-                    ]
-                ),
-            ),
-            **compute.task,
-        )
+        executor_options: list[tuple[str, pulumi.Input[str]]] = [
+            ("--artifact-path", "{{job.parameters.artifact_path}}"),
+            ("--run-id", "{{job.parameters.run_id}}"),
+            ("--iteration", "{{job.parameters.iteration}}"),
+            ("--previous-result", "{{job.parameters.previous_result}}"),
+            ("--timeout-seconds", str(s.artifact_timeout_minutes * 60)),
+            ("--env-secret", pulumi.Output.concat("GOOGLE_API_KEY=", scope, "/google-api-key")),
+            *telemetry,
+            *run_ids,
+        ]
+        executor_task = wheel_task("executor", "rlm-executor", executor_options, compute.task)
         executor = db.Job(
             f"{name}-executor",
             **job_args(
@@ -142,26 +128,17 @@ class RlmJobs(pulumi.ComponentResource):
             if key in args.fallback_secrets
         ]
         agent_code = pulumi.Output.concat(args.agent_code_volume_path, "/", AGENT_CODE_NAME)
-        orchestrator_task = db.JobTaskArgs(
-            task_key="orchestrator",
-            python_wheel_task=db.JobTaskPythonWheelTaskArgs(
-                package_name=PACKAGE,
-                entry_point="rlm-orchestrator",
-                parameters=_options(
-                    [
-                        ("--executor-job-id", executor.id),
-                        ("--artifacts-path", args.artifacts_volume_path),
-                        ("--agent-code-path", agent_code),
-                        ("--max-iterations", "{{job.parameters.max_iterations}}"),
-                        ("--session-id", "{{job.parameters.session_id}}"),
-                        *fallback,
-                        *telemetry,
-                        *run_ids,
-                    ]
-                ),
-            ),
-            **compute.task,
-        )
+        orchestrator_options: list[tuple[str, pulumi.Input[str]]] = [
+            ("--executor-job-id", executor.id),
+            ("--artifacts-path", args.artifacts_volume_path),
+            ("--agent-code-path", agent_code),
+            ("--max-iterations", "{{job.parameters.max_iterations}}"),
+            ("--session-id", "{{job.parameters.session_id}}"),
+            *fallback,
+            *telemetry,
+            *run_ids,
+        ]
+        orchestrator_task = wheel_task("orchestrator", "rlm-orchestrator", orchestrator_options, compute.task)
         orchestrator = db.Job(
             f"{name}-orchestrator",
             **job_args(

@@ -156,15 +156,10 @@ def orchestrate(args: argparse.Namespace, client: Any, auth: str, clock: Clock) 
         raise JobError(f"the agent's code {agent_code} does not exist")
     sink = telemetry.sink(args.catalog, args.schema, args.telemetry_warehouse_id, root)
 
-    def event(name: str, **fields: Any) -> telemetry.Event:
-        return telemetry.Event(
-            source="orchestrator",
-            event=name,
-            session_id=session,
-            job_id=runtime.job_id,
-            job_run_id=runtime.job_run_id,
-            **fields,
-        )
+    def emit(name: str, iteration: int, artifact: Path, run_id: int, **fields: Any) -> None:
+        sink.write([telemetry.Event(source="orchestrator", event=name, session_id=session, job_id=runtime.job_id,
+                                    job_run_id=runtime.job_run_id, iteration=iteration, artifact_path=str(artifact),
+                                    executor_run_id=str(run_id), **fields)])  # fmt: skip
 
     iterations: list[dict[str, Any]] = []
     previous = ""
@@ -200,38 +195,15 @@ def orchestrate(args: argparse.Namespace, client: Any, auth: str, clock: Clock) 
             "submitted_at": time.time(),
         }
         write_json(directory / "submission.json", submission)
-        sink.write(
-            [
-                event(
-                    "submitted",
-                    iteration=iteration,
-                    executor_run_id=str(run_id),
-                    artifact_path=str(artifact),
-                    status="submitted",
-                    details={"run_page_url": url},
-                )
-            ]
-        )
+        emit("submitted", iteration, artifact, run_id, status="submitted", details={"run_page_url": url})
         log.info("iteration %d: executor run %s submitted: %s", iteration, run_id, url)
         run = wait_for_run(client, run_id, args.run_timeout_seconds, args.poll_seconds, args.max_poll_seconds, clock)
         result = _read_result(directory / "result.json")
         run_state = (
             run.state.result_state.value if run.state and run.state.result_state else run.state.life_cycle_state.value
         )
-        sink.write(
-            [
-                event(
-                    "finished",
-                    iteration=iteration,
-                    executor_run_id=str(run_id),
-                    artifact_path=str(artifact),
-                    status=result.get("status"),
-                    duration_ms=int((clock.now() - started) * 1000),
-                    error=result.get("error"),
-                    details={"run_state": run_state},
-                )
-            ]
-        )
+        emit("finished", iteration, artifact, run_id, status=result.get("status"), error=result.get("error"),
+             duration_ms=int((clock.now() - started) * 1000), details={"run_state": run_state})  # fmt: skip
         iterations.append({"iteration": iteration, "executor_run_id": run_id, "run_state": run_state, "result": result})
         if run_state != "SUCCESS" or result.get("status") != "succeeded":
             write_json(root / "session.json", {"session_id": session, "status": "failed", "iterations": iterations})
