@@ -20,6 +20,7 @@ RENAMES = {
     "on_duration_warning_threshold_exceededs": "on_duration_warning_threshold_exceeded",
     "on_streaming_backlog_exceededs": "on_streaming_backlog_exceeded",
 }  # fmt: skip
+SINGULARS = {api: pulumi for pulumi, api in RENAMES.items()}
 PULUMI_ONLY = {"always_running", "control_run_state", "provider_config"}
 
 
@@ -34,7 +35,13 @@ def to_jobs_api(value: Any, key: str | None = None) -> Any:
             return dict(value)
         out = {}
         for k, v in value.items():
+            # Pulumi sends camelCase and pluralised block names. Anything else came from a dict literal that
+            # bypassed the Args classes, and the provider would drop it, even where the Jobs API spells it so.
+            if "_" in k:
+                raise ValueError(f"wire key {k!r} is not camelCase: a dict literal bypassed the Args classes")
             name = _snake(k)
+            if name in SINGULARS:
+                raise ValueError(f"wire key {k!r}: Pulumi names this block {SINGULARS[name]!r}")
             name = RENAMES.get(name, name)
             if name not in PULUMI_ONLY:
                 out[name] = to_jobs_api(v, name)

@@ -167,10 +167,18 @@ def test_every_compute_kind_parses_strictly(compute: dict[str, Any]) -> None:
         BundleJob.from_dict(job_api_shape(job.inputs))
 
 
-def test_the_converter_catches_a_bad_field() -> None:
-    """The strict check is real: a misspelt field fails it."""
-    with pytest.raises(ValueError, match=r"depends_ons|Unexpected"):
-        BundleJob.from_dict({"name": "x", "tasks": [{"task_key": "a", "depends_ons": []}]})
+@pytest.mark.parametrize(
+    ("task", "expected"),
+    [({"taskKey": "b", "dependsOn": [{"taskKey": "a"}]}, "Pulumi names this block 'depends_ons'"),
+     ({"taskKey": "b", "depends_on": [{"taskKey": "a"}]}, "is not camelCase"),
+     ({"taskKey": "b", "pythonWheelTasks": {}}, "Unexpected field 'python_wheel_tasks'")],
+)  # fmt: skip
+def test_a_misspelt_wire_field_fails_the_strict_check(task: dict[str, Any], expected: str) -> None:
+    """The check is real: a field the provider would drop fails, even when the Jobs API spells it that way."""
+    with pytest.raises(ValueError, match=expected):
+        BundleJob.from_dict(job_api_shape({"name": "x", "tasks": [{"taskKey": "a"}, task]}))
+    fixed = {"name": "x", "tasks": [{"taskKey": "a"}, {"taskKey": "b", "dependsOns": [{"taskKey": "a"}]}]}
+    assert BundleJob.from_dict(job_api_shape(fixed)).tasks[1].depends_on[0].task_key == "a"
 
 
 def changed(a: Plan, b: Plan) -> dict[str, list[str]]:

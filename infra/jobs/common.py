@@ -59,10 +59,6 @@ def wheel_task(
     )
 
 
-def depends_on(*task_keys: str) -> list[db.JobTaskDependsOnArgs]:
-    return [db.JobTaskDependsOnArgs(task_key=k) for k in task_keys]
-
-
 def job_args(
     common: JobCommon,
     name: str,

@@ -303,6 +303,19 @@ def test_idempotency_tokens_fit_the_jobs_api() -> None:
     assert len(long) <= 64 and long.endswith("-12") and long != orchestrator.idempotency_token("y" * 80, 12)
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["--executor-job-id", "abc"], "'abc' is not a whole number of at least 1"),
+     (["--executor-job-id", "42", "--max-iterations", "0"], "'0' is not a whole number of at least 1")],
+)  # fmt: skip
+def test_bad_orchestrator_arguments_are_usage_errors(args: list[str], expected: str) -> None:
+    """A wrong parameter is a usage error at start-up, not a submission retried three times."""
+    base = ["--artifacts-path", "/tmp/a", "--agent-code-path", "/tmp/a.py"]
+    result = subprocess.run([str(Path(sys.executable).with_name("rlm-orchestrator")), *base, *args],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+
+
 def test_missing_agent_code_is_a_clear_error(tmp_path: Path, workspace: WorkspaceClient) -> None:
     args = orchestrator_args(tmp_path)
     args.agent_code_path = str(tmp_path / "nope.py")

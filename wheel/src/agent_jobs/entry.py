@@ -5,12 +5,24 @@ console script on a laptop, an expected failure is one line on stderr and exit s
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
 
 from agent_jobs.errors import JobError
 from agent_jobs.runtime import detect_runtime
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number >= minimum (argparse turns the error into a usage message)."""
+
+    def parse(text: str) -> int:
+        if not text.strip().isdigit() or int(text) < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least {minimum}")
+        return int(text)
+
+    return parse
 
 
 def entry_point(name: str, run: Callable[[], object], job_id: str | None = None, job_run_id: str | None = None) -> None:

@@ -28,7 +28,6 @@ class ExperimentSummary:
     experiment_id: str
     name: str
     runs: list[RunSummary]
-    total_runs_seen: int
     metric_stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
@@ -74,4 +73,4 @@ def read_experiment(client: Any, experiment_id: str, max_runs: int = MAX_RUNS) -
             values.setdefault(metric, []).append(value)
     stats = {m: {"count": len(v), "min": min(v), "mean": statistics.fmean(v), "max": max(v)} for m, v in values.items()}
     log.info("read experiment %s (%s): %d runs, %d metrics", experiment_id, experiment.name, len(summaries), len(stats))
-    return ExperimentSummary(experiment_id, experiment.name, summaries, len(summaries), stats)
+    return ExperimentSummary(experiment_id, experiment.name, summaries, stats)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_jobs import logs
-from agent_jobs.entry import entry_point
+from agent_jobs.entry import at_least, entry_point
 from agent_jobs.errors import JobError
 from agent_jobs.files import write_json
 from agent_jobs.rlm import telemetry
@@ -40,9 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlm-executor", description="Run one RLM artifact and record its result.")
     parser.add_argument("--artifact-path", required=True, help="the artifact (a Python script) on a volume")
     parser.add_argument("--run-id", required=True, help="the orchestrator session this artifact belongs to")
-    parser.add_argument("--iteration", type=int, default=0, help="iteration of the orchestration loop")
+    parser.add_argument("--iteration", type=at_least(0), default=0, help="iteration of the orchestration loop")
     parser.add_argument("--previous-result", default="", help="result.json of the previous iteration, if any")
-    parser.add_argument("--timeout-seconds", type=int, default=3600, help="stop the artifact after this long")
+    parser.add_argument("--timeout-seconds", type=at_least(1), default=3600, help="stop the artifact after this long")
     parser.add_argument("--env-secret", action="append", default=[], metavar="NAME=SCOPE/KEY",
                         help="put this secret into the artifact's environment as NAME")  # fmt: skip
     parser.add_argument("--catalog", help="telemetry table catalog (ADK_DELTA_CATALOG)")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from agent_jobs import logs
-from agent_jobs.entry import entry_point
+from agent_jobs.entry import at_least, entry_point
 from agent_jobs.errors import JobError
 from agent_jobs.files import write_json
 from agent_jobs.rlm import telemetry
@@ -44,13 +44,15 @@ SUBMIT_ATTEMPTS = 3
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlm-orchestrator", description="Run the RLM loop through the executor job.")
-    parser.add_argument("--executor-job-id", required=True, help="the executor job (wired by the Pulumi program)")
+    parser.add_argument(
+        "--executor-job-id", required=True, type=at_least(1), help="the executor job (wired by the Pulumi program)"
+    )
     parser.add_argument("--artifacts-path", required=True, help="volume directory for artifacts (ADK_ARTIFACTS_PATH)")
     parser.add_argument("--agent-code-path", required=True, help="the agent's code (ADK_AGENT_CODE_PATH)")
     parser.add_argument("--catalog", help="telemetry catalog (ADK_DELTA_CATALOG)")
     parser.add_argument("--schema", help="telemetry schema (ADK_DELTA_SCHEMA)")
     parser.add_argument("--telemetry-warehouse-id", help="write telemetry through this SQL warehouse")
-    parser.add_argument("--max-iterations", type=int, default=3, help="stop after this many iterations")
+    parser.add_argument("--max-iterations", type=at_least(1), default=3, help="stop after this many iterations")
     parser.add_argument("--session-id", default="", help="default: job-<job_id>-run-<run_id>, or a timestamp")
     parser.add_argument("--token-secret", help="<scope>/<key> of a PAT, used only if the job's identity fails")
     parser.add_argument("--host-secret", help="<scope>/<key> of the workspace host for the PAT fallback")
@@ -100,13 +102,11 @@ def idempotency_token(session: str, iteration: int) -> str:
     return token if len(token) <= 64 else f"rlm-{hashlib.sha256(token.encode()).hexdigest()[:40]}-{iteration}"
 
 
-def submit(client: Any, executor_job_id: str, parameters: dict[str, str], token: str) -> int:
+def submit(client: Any, executor_job_id: int, parameters: dict[str, str], token: str) -> int:
     """Start an executor run; retried with the same token, so it never starts two."""
     for attempt in range(1, SUBMIT_ATTEMPTS + 1):
         try:
-            waiter = client.jobs.run_now(
-                job_id=int(executor_job_id), job_parameters=parameters, idempotency_token=token
-            )
+            waiter = client.jobs.run_now(job_id=executor_job_id, job_parameters=parameters, idempotency_token=token)
             return int(waiter.run_id)
         except Exception as exc:
             if attempt == SUBMIT_ATTEMPTS:
