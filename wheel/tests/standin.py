@@ -10,7 +10,17 @@
   result (and may do the job's work, e.g. call the executor); `drop_run_now` answers that many run-now
   requests by closing the connection after the run was created (a lost response);
 - GET /api/2.1/clusters/get, POST /api/2.1/clusters/start: clusters that start over a few polls;
-- POST /api/2.0/sql/statements: SQL statements (recorded, always SUCCEEDED).
+- POST /api/2.0/sql/statements: SQL statements (recorded, always SUCCEEDED);
+- POST /serving-endpoints/<name>/invocations: a chat-completions answer (`chat_answer`), for a model that
+  queries an LLM endpoint through databricks-sdk;
+- GET /api/2.1/unity-catalog/volumes/<full_name>, POST /api/2.1/unity-catalog/volumes: Unity Catalog
+  volumes (`volumes`, by full name);
+- /api/2.0/serving-endpoints: the Serving Endpoints API (create; get, delete, PUT <name>/config and
+  <name>/ai-gateway, PATCH <name>/tags) over `serving`, by name: a new config is READY on the
+  `polls_to_ready`-th get (None: never; an endpoint's `update_fails`: UPDATE_FAILED instead), a non-agent
+  endpoint (`agent=False`) refuses update_config with Databricks' AGENT_CONFLICT, a deleted one is still there
+  for `polls_to_delete` gets; GET and PATCH /api/2.0/permissions/serving-endpoints/<id>: its permissions.
+  PUT, PATCH and DELETE go to `routes` only, GET and POST when no route above matched.
 """
 
 from __future__ import annotations
@@ -18,12 +28,19 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 TOKEN = "dapi-standin-token"
+AGENT_CONFLICT = "Agent endpoint cannot be updated to serve non-agent models or vice-versa"
+Route = Callable[[str, str, dict[str, Any]], "tuple[int, dict[str, Any]] | None"]  # (method, path, body)
+
+
+def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+    return status, {"error_code": code, "message": message}
 
 
 class StandIn:
@@ -40,6 +57,12 @@ class StandIn:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.polls_to_finish = 2
         self.statements: list[dict[str, Any]] = []
+        self.chat_answer = "All monitored jobs succeeded in the last 24 hours; DBU spend is within budget."
+        self.volumes: dict[str, dict[str, Any]] = {}
+        self.serving: dict[str, dict[str, Any]] = {}
+        self.polls_to_ready: int | None = 2
+        self.polls_to_delete = 1
+        self.routes: list[Route] = [self._serving]
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -106,6 +129,127 @@ class StandIn:
                 cluster["state"] = "RUNNING"
         return 200, {"cluster_id": cluster_id, "state": cluster["state"], "cluster_name": cluster_id}
 
+    # --- the Serving Endpoints API (routes in `routes`: each answers None for paths that are not its own)
+
+    def add_serving_endpoint(self, name: str, entity: str = "main.agents.old_model", **knobs: Any) -> dict[str, Any]:
+        """An endpoint that is READY before the test runs; knobs: agent, polls_to_ready, update_fails."""
+        served = {"entity_name": entity, "entity_version": "1", "workload_size": "Small", "scale_to_zero_enabled": True}
+        with self._lock:
+            endpoint = self._new_endpoint(name, {"served_entities": [served]}, None, [])
+            endpoint.update(ready="READY", config_update="NOT_UPDATING", config=endpoint["pending"], **knobs)
+            endpoint["pending"] = None
+        return endpoint
+
+    def _new_endpoint(self, name: str, config: dict[str, Any], gateway: Any, tags: list[Any]) -> dict[str, Any]:
+        creator = "job-identity@example.com"
+        self.serving[name] = {
+            "name": name, "id": uuid.uuid4().hex, "creator": creator, "config": None, "pending": config,
+            "ai_gateway": gateway, "tags": tags, "ready": "NOT_READY", "config_update": "IN_PROGRESS", "polls": 0,
+            "polls_to_ready": self.polls_to_ready, "update_fails": False, "agent": True, "deleting": None,
+            "acl": [{"user_name": creator, "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": False}]}],
+        }  # fmt: skip
+        return self.serving[name]
+
+    def _endpoint_view(self, endpoint: dict[str, Any]) -> dict[str, Any]:
+        view = {key: endpoint[key] for key in ("name", "id", "creator", "tags")}
+        view["state"] = {"ready": endpoint["ready"], "config_update": endpoint["config_update"]}
+        view["permission_level"] = "CAN_MANAGE"
+        for key, out in (("config", "config"), ("pending", "pending_config"), ("ai_gateway", "ai_gateway")):
+            if endpoint[key] is not None:
+                view[out] = endpoint[key]
+        return view
+
+    def _poll_endpoint(self, endpoint: dict[str, Any]) -> None:
+        """A get moves an update on: READY (or UPDATE_FAILED) on the `polls_to_ready`-th get; None: never."""
+        if endpoint["config_update"] != "IN_PROGRESS":
+            return
+        endpoint["polls"] += 1
+        if endpoint["polls_to_ready"] is None or endpoint["polls"] < endpoint["polls_to_ready"]:
+            return
+        if endpoint["update_fails"]:
+            endpoint.update(config_update="UPDATE_FAILED", pending=None)
+        else:
+            endpoint.update(ready="READY", config_update="NOT_UPDATING", config=endpoint["pending"], pending=None)
+
+    def _served_entities_error(self, config: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        entities = config.get("served_entities") or []
+        for entity in entities:
+            if not entity.get("entity_name") or not entity.get("entity_version"):
+                return _error(400, "INVALID_PARAMETER_VALUE", "entity_name and entity_version are required")
+            if entity.get("workload_size") not in ("Small", "Medium", "Large"):
+                size = entity.get("workload_size")
+                return _error(400, "INVALID_PARAMETER_VALUE", f"Invalid workload size '{size}': Small, Medium or Large")
+        return None if entities else _error(400, "INVALID_PARAMETER_VALUE", "no served entities")
+
+    def _lookup_endpoint(self, name: str, poll: bool) -> dict[str, Any] | None:
+        """A deleted endpoint is still there for `polls_to_delete` gets, then gone."""
+        endpoint = self.serving.get(name)
+        if endpoint is not None and endpoint["deleting"] is not None:
+            if endpoint["deleting"] <= 0:
+                del self.serving[name]
+                return None
+            endpoint["deleting"] -= 1 if poll else 0
+        return endpoint
+
+    def _serving(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        root, acl_root = "/api/2.0/serving-endpoints", "/api/2.0/permissions/serving-endpoints/"
+        with self._lock:
+            if path.startswith(acl_root) and method in ("GET", "PATCH"):
+                return self._endpoint_permissions(path[len(acl_root) :], body if method == "PATCH" else {})
+            if path == root and method == "POST":
+                name = body["name"]
+                if self._lookup_endpoint(name, poll=False) is not None:
+                    return _error(400, "RESOURCE_ALREADY_EXISTS", f"Endpoint with name '{name}' already exists.")
+                error = self._served_entities_error(body.get("config") or {})
+                if error is not None:
+                    return error
+                endpoint = self._new_endpoint(name, body["config"], body.get("ai_gateway"), body.get("tags", []))
+                return 200, self._endpoint_view(endpoint)
+            if not path.startswith(root + "/"):
+                return None  # not this API's path
+            name, _, sub = path[len(root) + 1 :].partition("/")
+            routes = (("GET", ""), ("DELETE", ""), ("PUT", "config"), ("PUT", "ai-gateway"), ("PATCH", "tags"))
+            if (method, sub) not in routes:
+                return None
+            endpoint = self._lookup_endpoint(name, poll=method == "GET")
+            if endpoint is None:
+                return _error(404, "RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+            if method == "GET":
+                self._poll_endpoint(endpoint)
+            elif method == "DELETE":
+                endpoint["deleting"] = self.polls_to_delete
+                return 200, {}
+            elif sub == "config":
+                if not endpoint["agent"]:
+                    return _error(400, "INVALID_PARAMETER_VALUE", AGENT_CONFLICT)
+                error = self._served_entities_error(body)
+                if error is not None:
+                    return error
+                endpoint.update(pending=body, config_update="IN_PROGRESS", polls=0)
+            elif sub == "ai-gateway":
+                endpoint["ai_gateway"] = body
+                return 200, body
+            else:
+                kept = [t for t in endpoint["tags"] if t["key"] not in {a["key"] for a in body.get("add_tags", [])}]
+                endpoint["tags"] = [*kept, *body.get("add_tags", [])]
+                return 200, {"tags": endpoint["tags"]}
+            return 200, self._endpoint_view(endpoint)
+
+    def _endpoint_permissions(self, endpoint_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """PATCH adds to the access control list (or changes a principal's level); GET reads it."""
+        endpoint = next((e for e in self.serving.values() if e["id"] == endpoint_id), None)
+        if endpoint is None:
+            return _error(404, "RESOURCE_DOES_NOT_EXIST", f"Serving endpoint {endpoint_id} does not exist.")
+        for entry in body.get("access_control_list", []):
+            level = entry.get("permission_level")
+            principal = {k: v for k, v in entry.items() if k in ("user_name", "group_name", "service_principal_name")}
+            if level not in ("CAN_VIEW", "CAN_QUERY", "CAN_MANAGE") or len(principal) != 1:
+                return _error(400, "INVALID_PARAMETER_VALUE", f"Invalid access control entry {entry}")
+            endpoint["acl"] = [e for e in endpoint["acl"] if not principal.items() <= e.items()]
+            endpoint["acl"].append({**principal, "all_permissions": [{"permission_level": level, "inherited": False}]})
+        return 200, {"object_id": f"/serving-endpoints/{endpoint_id}", "object_type": "serving-endpoint",
+                     "access_control_list": endpoint["acl"]}  # fmt: skip
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
 
@@ -150,6 +294,14 @@ class StandIn:
                     self._reply(*standin._get_run(query))
                 elif url.path == "/api/2.1/clusters/get":
                     self._reply(*standin._cluster(query["cluster_id"]))
+                elif url.path.startswith("/api/2.1/unity-catalog/volumes/"):
+                    name = url.path.rsplit("/", 1)[1]
+                    if name not in standin.volumes:
+                        self._reply(404, {"error_code": "NOT_FOUND", "message": f"Volume '{name}' does not exist."})
+                    else:
+                        self._reply(200, standin.volumes[name])
+                elif self._routed("GET", url.path, query):
+                    return
                 else:
                     self._reply(404, {"error_code": "NOT_FOUND", "message": url.path})
 
@@ -160,6 +312,8 @@ class StandIn:
                 )
                 if self.path.endswith("/v1/messages"):
                     self._messages(body)
+                elif self.path.startswith("/serving-endpoints/") and self.path.endswith("/invocations"):
+                    self._invocations(body)
                 elif self._denied():
                     return
                 elif self.path == "/api/2.2/jobs/run-now":
@@ -173,8 +327,44 @@ class StandIn:
                 elif self.path == "/api/2.0/sql/statements":
                     standin.statements.append(body)
                     self._reply(200, {"statement_id": f"s{len(standin.statements)}", "status": {"state": "SUCCEEDED"}})
+                elif self.path == "/api/2.1/unity-catalog/volumes":
+                    full_name = f"{body['catalog_name']}.{body['schema_name']}.{body['name']}"
+                    if full_name in standin.volumes:
+                        self._reply(409, {"error_code": "ALREADY_EXISTS", "message": f"{full_name} already exists"})
+                    else:
+                        standin.volumes[full_name] = {**body, "full_name": full_name}
+                        self._reply(200, standin.volumes[full_name])
+                elif self._routed("POST", self.path, body):
+                    return
                 else:
                     self._reply(404, {"message": self.path})
+
+            def _routed(self, method: str, path: str, body: dict[str, Any]) -> bool:
+                """Answer from `standin.routes` (each returns None for paths that are not its own)."""
+                for route in standin.routes:
+                    reply = route(method, path, body)
+                    if reply is not None:
+                        self._reply(*reply)
+                        return True
+                return False
+
+            def _dispatch(self, method: str) -> None:
+                """PUT, PATCH and DELETE: recorded, then answered by `standin.routes` only."""
+                url = urlparse(self.path)
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                record = {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
+                standin.requests.append(record)
+                if not self._denied() and not self._routed(method, url.path, body):
+                    self._reply(404, {"error_code": "NOT_FOUND", "message": url.path})
+
+            def do_PUT(self) -> None:
+                self._dispatch("PUT")
+
+            def do_PATCH(self) -> None:
+                self._dispatch("PATCH")
+
+            def do_DELETE(self) -> None:
+                self._dispatch("DELETE")
 
             def _messages(self, body: dict[str, Any]) -> None:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -189,6 +379,17 @@ class StandIn:
                         "content": [{"type": "text", "text": standin.answer}],
                         "stop_reason": "end_turn", "stop_sequence": None,
                         "usage": {"input_tokens": 321, "output_tokens": 42},
+                    })  # fmt: skip
+
+            def _invocations(self, body: dict[str, Any]) -> None:
+                if self.headers.get("Authorization") != f"Bearer {TOKEN}":
+                    self._reply(401, {"error_code": "UNAUTHENTICATED", "message": "bad token"})
+                else:
+                    self._reply(200, {
+                        "id": "chatcmpl-standin", "object": "chat.completion", "model": "standin",
+                        "choices": [{"index": 0, "finish_reason": "stop",
+                                     "message": {"role": "assistant", "content": standin.chat_answer}}],
+                        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
                     })  # fmt: skip
 
         return Handler

@@ -104,15 +104,19 @@ def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path, python: st
         [str(vpython), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
         check=True,
     )
-    for script in ("mlflow-eval", "rlm-orchestrator", "rlm-executor"):
+    for script in ("mlflow-eval", "rlm-orchestrator", "rlm-executor", "health-monitor"):
         help_run = subprocess.run([str(venv / "bin" / script), "--help"], capture_output=True, text=True, cwd=tmp_path)
         assert help_run.returncode == 0, help_run.stderr
         assert help_run.stdout.startswith(f"usage: {script}")
     code = (
-        "import agent_jobs.prompts as p, agent_jobs.rlm.telemetry as t; print(p.__file__); "
-        "print(p.load('eval_agent_system').splitlines()[0]); print(len(t.COLUMNS))"
+        "import json, agent_jobs.prompts as p, agent_jobs.rlm.telemetry as t; from importlib import resources; "
+        "print(p.__file__); print(p.load('eval_agent_system').splitlines()[0]); print(len(t.COLUMNS)); "
+        "hm = resources.files('agent_jobs.health_monitor'); "
+        "print(len(json.loads(hm.joinpath('evaluation_records.json').read_text()))); "
+        "print(hm.joinpath('agent_model.py').is_file(), len(p.load('health_monitor_orchestrator_system')) > 0)"
     )
     loaded = subprocess.run([str(vpython), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
-    location, first_line, columns = loaded.stdout.splitlines()
+    location, first_line, columns, records, packaged = loaded.stdout.splitlines()
     assert location.startswith(str(venv)) and first_line.startswith("You are the MLflow evaluation agent")
-    assert int(columns) > 0
+    assert int(columns) > 0 and int(records) >= 10  # seed 002's evaluation records ship with the wheel
+    assert packaged == "True True"  # the agent's models-from-code file and its prompts too
