@@ -182,6 +182,21 @@ MetricName = Annotated[
     ),
 ]
 
+# An MLflow experiment's workspace path. Absolute, no '..' or empty segments, no characters a path in the
+# workspace file tree cannot hold.
+WorkspacePath = Annotated[
+    str,
+    AfterValidator(
+        _matching(
+            r"(/[A-Za-z0-9_@.+ -]*[A-Za-z0-9_@+-][A-Za-z0-9_@.+ -]*)+",
+            "workspace path",
+            "an absolute path like /Shared/agent-platform/health-monitor (letters, digits, spaces and _ @ . + -; "
+            "no empty or '..' segments)",
+            1000,
+        )
+    ),
+]
+
 # Tag keys are shared by Unity Catalog tags (which refuse . , - = / : in keys) and job tags.
 TagKey = Annotated[
     str,

@@ -21,6 +21,7 @@ from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec
 from infra.constrained import PROJECT_ROOT
 from infra.jobs.common import JobCommon
 from infra.jobs.eval_agent import EvalAgentJob, EvalAgentJobArgs
+from infra.jobs.health_monitor import HealthMonitor, HealthMonitorArgs
 from infra.jobs.rlm import RlmJobs, RlmJobsArgs, telemetry_columns
 from infra.secrets import ScopedSecrets, SecretScopeArgs
 from infra.settings import LoadedSettings
@@ -108,7 +109,7 @@ def build(
     }
     if "agent" in uc.schema_names:
         outputs["agent_schema"] = uc.schema_names["agent"]
-    if not (s.eval_agent.enabled or s.rlm.enabled):
+    if not (s.eval_agent.enabled or s.rlm.enabled or s.health_monitor.enabled):
         return outputs  # no job runs the wheel: nothing to build or upload
 
     artifact = wheels.WheelArtifact(
@@ -164,6 +165,33 @@ def build(
             rlm_orchestrator_job_url=rlm.orchestrator_url,
             rlm_executor_job_id=rlm.executor_id,
             rlm_executor_job_url=rlm.executor_url,
+        )
+    if s.health_monitor.enabled:
+        hm, who = s.health_monitor, "-".join(filter(None, [s.environment, s.deployment.user]))
+        health = HealthMonitor(
+            "health-monitor",
+            HealthMonitorArgs(
+                settings=hm,
+                common=common,
+                job_names={job: naming.job_name(s, project, job) for job in ("agent_setup", "agent_deployment")},
+                catalog=uc.catalog_name,
+                schema=uc.schemas["agent"].name,
+                wheel_path=artifact.path,
+                experiment_path=hm.experiment_path or f"/Shared/{project}/{who}/health-monitor",
+                promotion_target=hm.promotion_target or ("production" if s.production else "staging"),
+                serving_endpoint=hm.serving_endpoint or f"health-monitor-agent-{who}",
+                host=s.workspace.host,
+                profile=s.workspace.profile,
+                protect=s.protect_data,
+            ),
+            opts,
+        )
+        outputs.update(
+            agent_setup_job_id=health.setup_job_id,
+            agent_setup_job_url=health.setup_job_url,
+            agent_deployment_job_id=health.deployment_job_id,
+            agent_deployment_job_url=health.deployment_job_url,
+            registered_model=health.registered_model,
         )
     return outputs
 

@@ -80,6 +80,11 @@ _SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "Secret": lambda i: f"{i['scope']}/{i['key']} = {i.get('stringValue')}",
     "SecretAcl": lambda i: f"{i['scope']}: {i['principal']} {i['permission']}",
     "Job": lambda i: f"{i.get('name')} ({len(i.get('tasks') or [])} tasks)",
+    "RegisteredModel": lambda i: (
+        f"{i['catalogName']}.{i['schemaName']}.{i['name']}" + (f" owner={i['owner']}" if i.get("owner") else "")
+    ),
+    # The one dynamic resource: the registered model's deployment-job link (infra.model_link).
+    "Resource": lambda i: f"{i.get('model_name')} -> deployment job {i.get('job_id')}",
     "File": lambda i: f"{i['path']} md5={i.get('md5')} ({len(i.get('contentBase64') or '') * 3 // 4} bytes)",
 }
 

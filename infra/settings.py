@@ -15,7 +15,7 @@ import difflib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -47,6 +47,7 @@ from infra.constrained import (
     TimezoneId,
     UcName,
     WarehouseId,
+    WorkspacePath,
     WorkspaceUrl,
     principal_kind,
 )
@@ -349,6 +350,15 @@ SEED_THRESHOLDS: dict[str, float] = {
 }
 
 
+# The scorers of seed 002's evaluation: built-in judges, domain judges and heuristics. Each produces
+# '<name>/<aggregate>' metrics (relevance and databricks_context under their seed aliases too).
+ScorerName = Literal[
+    "relevance", "safety", "cost_accuracy", "security_compliance", "reliability_accuracy", "performance_accuracy",
+    "quality_accuracy", "response_length", "no_errors", "databricks_context",
+]  # fmt: skip
+SEED_SCORERS: tuple[ScorerName, ...] = get_args(ScorerName)
+
+
 class HealthMonitorSettings(Section):
     """Seed 002: the health-monitor agent's setup job and evaluation-gated deployment job."""
 
@@ -360,7 +370,29 @@ class HealthMonitorSettings(Section):
     embeddings_volume: UcName = Field("embeddings", description="Volume in the agent schema for embeddings.")
     artifacts_volume: UcName = Field("artifacts", description="Volume in the agent schema for artifacts.")
     model_name: UcName = Field("health_monitor_agent", description="Registered model name in the agent schema.")
-    compute: ServerlessCompute = Field(ServerlessCompute(), description="Serverless environment of the tasks.")
+    compute: ServerlessCompute = Field(
+        ServerlessCompute(environment_version="5"),
+        description="Serverless environment of both jobs' tasks. Default version 5 (MLflow 3): the gate needs "
+        "mlflow.genai.evaluate, which version 4's MLflow 2.22 does not have.",
+    )
+    experiment_path: WorkspacePath | None = Field(
+        None,
+        description="MLflow experiment (created by this stack) that setup, evaluation and gate runs log to. Default: "
+        "/Shared/<project>/<environment>[-<user>]/health-monitor.",
+    )
+    llm_endpoint: ServingEndpointName = Field(
+        "databricks-claude-sonnet-4", description="Serving endpoint the agent model asks (its LLM)."
+    )
+    sql_warehouse_id: WarehouseId | None = Field(
+        None,
+        description="SQL warehouse on which the setup job creates the inference log tables; unset, the task's "
+        "Spark session does.",
+    )
+    scorers: tuple[ScorerName, ...] = Field(
+        SEED_SCORERS,
+        description="Scorers the evaluations run (the seed's judges and heuristics). Every threshold must name a "
+        "metric one of them produces.",
+    )
     gate_mode: Literal["disabled", "dry_run", "enabled"] = Field(
         "enabled", description="Deployment gate: disabled, dry_run (evaluate and report only) or enabled."
     )
@@ -369,6 +401,14 @@ class HealthMonitorSettings(Section):
     )
     serving_endpoint: ServingEndpointName | None = Field(
         None, description="Serving endpoint the gate creates or updates. Default: health-monitor-agent-<environment>."
+    )
+    endpoint_permissions: dict[Principal, Literal["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]] = Field(
+        {},
+        description="Who may use the serving endpoint the gate creates, principal -> CAN_VIEW, CAN_QUERY or "
+        "CAN_MANAGE. The identity the deployment job runs as manages it; nobody else gets more than configured.",
+    )
+    endpoint_ready_timeout_minutes: int = Field(
+        30, ge=1, le=180, description="How long the gate waits for the endpoint to be ready before failing."
     )
     thresholds: dict[MetricName, Threshold] = Field(
         SEED_THRESHOLDS,
@@ -382,6 +422,18 @@ class HealthMonitorSettings(Section):
             return value
         merged: dict[str, Any] = {**SEED_THRESHOLDS, **value}
         return {metric: v for metric, v in merged.items() if v is not None}
+
+    @model_validator(mode="after")
+    def _thresholds_have_scorers(self) -> HealthMonitorSettings:
+        if not self.scorers:
+            _fail("scorers", [], "is empty, so the gate could check nothing; allowed: one or more of "
+                  f"{', '.join(SEED_SCORERS)}")  # fmt: skip
+        for metric in self.thresholds:
+            if metric.split("/")[0] not in self.scorers:
+                _fail(f"thresholds.{metric}", self.thresholds[metric], "names a metric no configured scorer "
+                      f"produces, so the gate would always fail; allowed: metrics of {', '.join(self.scorers)} "
+                      "(health_monitor.scorers), or null to drop the threshold")  # fmt: skip
+        return self
 
 
 class PlannedSystemSettings(Section):

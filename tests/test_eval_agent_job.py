@@ -140,7 +140,9 @@ def test_development_and_production_job_settings() -> None:
 
 
 def test_no_wheel_when_no_job_runs_it() -> None:
-    plan = program_plan({"eval_agent": {"enabled": False}, "rlm": {"enabled": False}})
+    plan = program_plan(
+        {"eval_agent": {"enabled": False}, "rlm": {"enabled": False}, "health_monitor": {"enabled": False}}
+    )
     assert not plan.all("Job") and not plan.all("File") and "wheel_path" not in plan.outputs
 
 
@@ -205,6 +207,8 @@ def test_changing_one_prompt_changes_only_the_wheel_and_its_jobs(tmp_path: Path)
     assert changed(before, after) == {
         "File::wheel": ["contentBase64", "md5", "path"],
         "Job::eval-agent": ["environments"],
+        "Job::health-monitor-deployment": ["environments"],
+        "Job::health-monitor-setup": ["environments"],
         "Job::rlm-executor": ["environments"],
         "Job::rlm-orchestrator": ["environments"],
     }

@@ -25,8 +25,12 @@ def test_every_databricks_resource_uses_the_stack_workspace(plan: Plan) -> None:
     provider = plan.one("databricks", "workspace")
     assert provider.inputs["host"].startswith("https://")
     custom = [r for r in plan.resources if r.custom and r is not provider]
-    assert custom and all((r.provider or "").split("::")[-2] == "workspace" for r in custom)
-    assert plan.invokes == [("databricks:index/getCatalog:getCatalog", custom[0].provider)]
+    databricks = [r for r in custom if r.type.startswith("databricks:")]
+    assert databricks and all((r.provider or "").split("::")[-2] == "workspace" for r in databricks)
+    assert plan.invokes == [("databricks:index/getCatalog:getCatalog", databricks[0].provider)]
+    # The one resource outside the provider, the model's deployment-job link, calls the same workspace.
+    (link,) = [r for r in custom if r not in databricks]
+    assert link.type == "pulumi-python:dynamic:Resource" and link.inputs["host"] == provider.inputs["host"]
 
 
 def test_data_is_retained_everywhere_and_protected_in_production(plan: Plan) -> None:

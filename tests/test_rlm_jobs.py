@@ -106,4 +106,5 @@ def test_agent_code_file_is_uploaded_when_configured() -> None:
 
 def test_disabled_rlm_has_no_jobs() -> None:
     plan = program_plan({"rlm": {"enabled": False}})
-    assert [j.name for j in plan.all("Job")] == ["eval-agent"] and "rlm_executor_job_id" not in plan.outputs
+    assert not [j.name for j in plan.all("Job") if j.name.startswith("rlm-")]
+    assert "rlm_executor_job_id" not in plan.outputs and "rlm_orchestrator_job_id" not in plan.outputs

@@ -129,6 +129,14 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"health_monitor": {**_HM, "thresholds": {"safety/mean": True}}}, 'health_monitor.thresholds["safety/mean"]', "a number from 0 to 1"),
     ({"workspace": {"host": "https://dbc.cloud.databricks.com", "profile": ""}}, "workspace.profile", "~/.databrickscfg"),
     ({"deployment": {"notifications": {"on_failure": "oncall@example.com"}}}, "deployment.notifications.on_failure", "must be a list"),
+    ({"health_monitor": {**_HM, "scorers": ["no_errors"]}}, 'health_monitor.thresholds["relevance/mean"]', "metrics of no_errors"),
+    ({"health_monitor": {**_HM, "scorers": []}}, "health_monitor.scorers", "one or more of relevance"),
+    ({"health_monitor": {**_HM, "scorers": ["relevence"]}}, "health_monitor.scorers[0]", "'relevance'"),
+    ({"health_monitor": {**_HM, "experiment_path": "Shared/hm"}}, "health_monitor.experiment_path", "an absolute path"),
+    ({"health_monitor": {**_HM, "experiment_path": "/Shared/../hm"}}, "health_monitor.experiment_path", "no empty or '..' segments"),
+    ({"health_monitor": {**_HM, "endpoint_permissions": {"agent-users": "CAN_RUN"}}}, 'health_monitor.endpoint_permissions["agent-users"]', "'CAN_QUERY'"),
+    ({"health_monitor": {**_HM, "endpoint_ready_timeout_minutes": 0}}, "health_monitor.endpoint_ready_timeout_minutes", "1"),
+    ({"health_monitor": {**_HM, "llm_endpoint": "bad endpoint"}}, "health_monitor.llm_endpoint", "letters, digits"),
 ]  # fmt: skip
 
 
