@@ -75,6 +75,18 @@ class _LinkProvider(dynamic.ResourceProvider):
         link(_client(news["host"], news.get("profile")), news["model_name"], news["job_id"], news["host"])
         return dynamic.UpdateResult(outs=news)
 
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        """`pulumi refresh`: the link as the registry has it (a link re-pointed by hand shows as a change)."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            linked = current_job_id(_client(props["host"], props.get("profile")), props["model_name"], props["host"])
+        except RegistryError as exc:
+            if isinstance(exc.__cause__, NotFound):
+                return dynamic.ReadResult(id_=None, outs={})  # the model, and so the link, is gone
+            raise
+        return dynamic.ReadResult(id_=id_, outs={**props, "job_id": linked})
+
     def delete(self, _id: str, props: dict[str, Any]) -> None:
         from databricks.sdk.errors import NotFound
 

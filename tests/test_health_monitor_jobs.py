@@ -40,7 +40,12 @@ def options(task: dict[str, Any]) -> tuple[str, dict[str, str]]:
     wheel = task["pythonWheelTask"]
     assert (wheel["packageName"], wheel["entryPoint"]) == ("agent_jobs", "health-monitor")
     command, *rest = wheel["parameters"]
-    return command, dict(zip(rest[0::2], rest[1::2], strict=True))
+    joined = [part for part in rest if part.startswith("--") and "=" in part]
+    pairs = [part for part in rest if part not in joined]
+    return command, {
+        **dict(part.split("=", 1) for part in joined),
+        **dict(zip(pairs[0::2], pairs[1::2], strict=True)),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +185,16 @@ def test_configured_values_reach_the_jobs() -> None:
     assert json.loads(opts["--endpoint-permissions"]) == {"agent-users": "CAN_QUERY"}
     assert opts["--endpoint-name"] == "health-monitor-agent-dev-alice"
     assert plan.one("MlflowExperiment").inputs["name"] == "/Users/alice@example.com/health-monitor"
+    assert not plan.all("Directory")  # a user's home always exists
+
+
+def test_the_experiments_folder_is_created_before_it(dev: Plan) -> None:
+    """MLflow does not create parent folders: /Shared/agent-platform/dev is created (and kept) first."""
+    folder = dev.one("Directory", "health-monitor-experiment-folder")
+    assert folder.inputs["path"] == "/Shared/agent-platform/dev" and folder.retain_on_delete
+    experiment = dev.one("MlflowExperiment", "health-monitor-experiment")
+    assert experiment.inputs["name"] == "/Shared/agent-platform/dev/health-monitor"
+    # (the experiment's depends_on on the folder is not visible to the mock engine)
 
 
 def test_disabled_health_monitor_creates_nothing_of_it() -> None:
@@ -202,3 +217,24 @@ def test_stack_config_and_wheel_agree_on_scorers_and_metrics() -> None:
     assert set(SEED_SCORERS) == set(SCORERS)
     for metric in SEED_THRESHOLDS:
         assert metric in candidates(metric)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_every_task_passes_what_the_wheels_cli_accepts(stack: str) -> None:
+    """The job definitions and the `health-monitor` argument parser agree: every option passed is known,
+    every required one is passed (job parameters replaced by their defaults, as a manual run does)."""
+    from agent_jobs.health_monitor.cli import parser
+
+    plan = preview_stack(ROOT, stack)[0]
+    for name in ("health-monitor-setup", "health-monitor-deployment"):
+        job = unwrap(plan.one("Job", name).inputs)
+        defaults = {p["name"]: p["default"] for p in job.get("parameters") or []}
+        for task in job["tasks"]:
+            argv = []
+            for part in task["pythonWheelTask"]["parameters"]:
+                for key, value in {**defaults, "job.id": "1", "job.run_id": "2"}.items():
+                    part = part.replace(f"{{{{job.parameters.{key}}}}}", value).replace(f"{{{{{key}}}}}", value)
+                argv.append(part)
+            assert "{{" not in " ".join(argv), argv
+            args = parser().parse_args(argv)  # SystemExit(2) on an unknown or missing option
+            assert args.catalog == "main"

@@ -11,7 +11,9 @@ import pytest
 
 from infra import model_link
 from infra.model_link import GET, UPDATE, RegistryError, _LinkProvider
+from infra.offline import preview_stack, unwrap
 from standin import TOKEN, StandIn
+from tests.conftest import ROOT
 
 MODEL = "main.health_monitor_agent_dev.health_monitor_agent"
 
@@ -89,6 +91,31 @@ def test_delete_unlinks_only_its_own_job(registry: tuple[StandIn, UcRegistry]) -
     assert uc.links[MODEL] == ""
     del uc.links[MODEL]  # the model itself is gone: nothing to unlink, no error
     _LinkProvider().delete(MODEL, props(standin.url))
+
+
+def test_refresh_reads_the_link_as_the_registry_has_it(registry: tuple[StandIn, UcRegistry]) -> None:
+    standin, uc = registry
+    uc.links[MODEL] = "777"  # re-pointed by hand
+    read = _LinkProvider().read(MODEL, props(standin.url))
+    assert (read.id, read.outs["job_id"]) == (MODEL, "777")
+    del uc.links[MODEL]
+    assert _LinkProvider().read(MODEL, props(standin.url)).id is None
+
+
+def test_the_serialized_provider_loads_where_pulumi_runs_it() -> None:
+    """Pulumi stores the provider (dill, by reference to infra.model_link) and loads it in a separate process
+    started in the project directory; check that such a process can load and use it."""
+    import subprocess
+    import sys
+
+    plan = preview_stack(ROOT, "dev")[0]
+    serialized = unwrap(plan.one("Resource").inputs)["__provider"]
+    code = (
+        "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
+        "print(type(p).__name__, p.diff('m', {'job_id': '1'}, {'job_id': '2'}).changes)"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code, serialized], cwd=ROOT, capture_output=True, text=True)
+    assert loaded.stdout.split() == ["_LinkProvider", "True"], loaded.stderr
 
 
 def test_a_missing_model_or_refused_token_is_a_clear_error(registry: tuple[StandIn, UcRegistry]) -> None:

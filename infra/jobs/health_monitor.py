@@ -10,6 +10,8 @@ only the gate does, and only when every threshold passes.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -25,7 +27,9 @@ ENTRY_POINT = "health-monitor"
 # Environment key -> dependencies besides the wheel (seed 002's table; no version pins).
 ENVIRONMENTS: dict[str, tuple[str, ...]] = {
     "sql_only": (),
-    "mlflow_env": ("mlflow",),
+    # The seed lists only mlflow; its register_scorers and run_evaluation tasks also run MLflow's LLM judges,
+    # which on Databricks import databricks-agents.
+    "mlflow_env": ("databricks-agents", "mlflow"),
     "agent_env": ("mlflow", "databricks-sdk"),
     "agents_env": ("databricks-agents", "mlflow"),
     "evaluation_env": ("mlflow", "pandas", "databricks-agents"),
@@ -52,6 +56,15 @@ SETUP_TASKS: tuple[SetupTask, ...] = (
 DEPLOYMENT_TASK = "deployment_job"
 
 
+def experiment_folder(path: str) -> str | None:
+    """The folder to create for an experiment at `path`: None when it is one that always exists (/Shared,
+    a user's home)."""
+    folder = posixpath.dirname(path)
+    if folder in ("/", "/Shared") or re.fullmatch(r"/Users/[^/]+", folder):
+        return None
+    return folder
+
+
 @dataclass(frozen=True)
 class HealthMonitorArgs:
     settings: HealthMonitorSettings
@@ -71,9 +84,10 @@ class HealthMonitorArgs:
 
 
 class HealthMonitor(pulumi.ComponentResource):
-    """Children: `MlflowExperiment` <name>-experiment and `RegisteredModel` <name>-model (both retain_on_delete,
-    protected when data is), `Job`s <name>-setup and <name>-deployment (with `Permissions` when configured), and
-    the dynamic `DeploymentJobLink` <name>-deployment-link."""
+    """Children: `MlflowExperiment` <name>-experiment (in `Directory` <name>-experiment-folder unless that always
+    exists) and `RegisteredModel` <name>-model (both retain_on_delete, protected when data is), `Job`s
+    <name>-setup and <name>-deployment (with `Permissions` when configured), and the dynamic
+    `DeploymentJobLink` <name>-deployment-link."""
 
     setup_job_id: pulumi.Output[str]
     setup_job_url: pulumi.Output[str]
@@ -85,12 +99,15 @@ class HealthMonitor(pulumi.ComponentResource):
         super().__init__("agent-platform:jobs:HealthMonitor", name, None, opts)
         s, child = args.settings, pulumi.ResourceOptions(parent=self)
         data = pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=args.protect)
-        experiment = db.MlflowExperiment(
-            f"{name}-experiment",
-            name=args.experiment_path,
-            description="Health-monitor agent (seed 002): prompt, model, evaluation and deployment-gate runs",
-            opts=data,
-        )
+        folder = experiment_folder(args.experiment_path)
+        if folder is not None:  # MLflow does not create an experiment's parent folders
+            directory = db.Directory(
+                f"{name}-experiment-folder",
+                path=folder,
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),  # it may hold more than ours
+            )
+            data = pulumi.ResourceOptions.merge(data, pulumi.ResourceOptions(depends_on=[directory]))
+        experiment = db.MlflowExperiment(f"{name}-experiment", name=args.experiment_path, opts=data)
         model = db.RegisteredModel(
             f"{name}-model",
             name=s.model_name,
@@ -149,7 +166,6 @@ class HealthMonitor(pulumi.ComponentResource):
 
         gate_options: list[tuple[str, pulumi.Input[str]]] = [
             ("--model-name", "{{job.parameters.model_name}}"),
-            ("--model-version", "{{job.parameters.model_version}}"),
             ("--promotion-target", "{{job.parameters.promotion_target}}"),
             ("--mode", "{{job.parameters.gate_mode}}"),
             ("--thresholds", json.dumps(dict(sorted(s.thresholds.items())), separators=(",", ":"))),
@@ -161,7 +177,8 @@ class HealthMonitor(pulumi.ComponentResource):
         ]
         gate = wheel_task(
             DEPLOYMENT_TASK, ENTRY_POINT, [*base, *gate_options, *run_ids], {"environment_key": "evaluation_env"},
-            flags=["deploy"],
+            # One element, so that the empty default ("latest") can never go missing from argv.
+            flags=["deploy", "--model-version={{job.parameters.model_version}}"],
         )  # fmt: skip
         # Parameters the model's deployment-job link fills in for each new version (seed: "Job Parameter
         # Requirements"); a manual run takes the defaults: the stack's model, its latest version.

@@ -172,8 +172,8 @@ def test_the_given_version_is_evaluated_not_the_latest(registry: MlflowClient) -
     result = gate(registry, FakeEndpoints(), model_version=bad, promotion_target="production")
     assert result.version == bad and not result.passed
     assert aliases(registry) == {"staging": good}  # the failing version did not take @production
-    with pytest.raises(JobError, match=r"version 9 of .* not found"):
-        gate(registry, FakeEndpoints(), model_version="9")
+    missing = gate(registry, FakeEndpoints(), model_version="9")
+    assert not missing.passed and missing.failures[0].startswith(f"version 9 of {MODEL} not found")
 
 
 def test_dry_run_evaluates_but_changes_nothing(registry: MlflowClient) -> None:
@@ -206,10 +206,29 @@ def test_an_endpoint_that_never_gets_ready_fails_the_job(registry: MlflowClient)
         finish(result)
 
 
-def test_no_versions_is_a_clear_error(registry: MlflowClient) -> None:
+def test_whatever_stops_the_gate_still_ends_with_the_summary(
+    registry: MlflowClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No versions, an evaluation that crashes, no thresholds: a failed summary, never a bare traceback."""
     registry.create_registered_model(MODEL)
-    with pytest.raises(JobError, match="has no versions: run the setup job"):
-        gate(registry, FakeEndpoints())
+    result = gate(registry, FakeEndpoints())
+    assert result.failures == [f"model {MODEL} has no versions: run the setup job's log_agent_model task first"]
+    with pytest.raises(JobError):
+        finish(result)
+    assert json.loads(capsys.readouterr().out)["failures"] == result.failures
+    log_version(GOOD)
+    crashing = run_gate(config(), registry, FakeEndpoints, [object()], RECORDS)  # not a scorer
+    assert not crashing.passed and not crashing.promoted and crashing.failures
+    empty = gate(registry, FakeEndpoints(), thresholds={})
+    assert empty.failures == ["no thresholds: the gate would promote any model; give at least one"]
+    assert aliases(registry) == {}
+
+
+def test_a_metric_that_is_not_a_number_is_null_in_the_summary() -> None:
+    result = GateResult(mode="enabled", metrics={"relevance/mean": math.nan, "safety/mean": 0.9})
+    assert json.loads(json.dumps(result.summary(), allow_nan=False))["metrics"] == {
+        "relevance/mean": None, "safety/mean": 0.9,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,7 @@ def deploy(mode: str = "enabled") -> None:
         "deploy", "--model-name", MODEL, "--model-version", "", "--promotion-target", "staging", "--mode", mode,
         "--thresholds", THRESHOLDS, "--scorers", HEURISTICS, "--endpoint-name", "health-monitor-agent-test",
         "--endpoint-permissions", '{"agent-users": "CAN_QUERY"}', "--poll-seconds", "0.01",
+        "--dataset", "health_monitor_eval",
     )  # fmt: skip
 
 
@@ -72,7 +73,7 @@ def test_setup_then_gate_promotes_and_serves_a_good_model_and_refuses_a_bad_one(
     health_monitor("register-prompts")
     health_monitor("create-datasets", "--dataset", "health_monitor_eval")
     health_monitor("log-model", "--model-name", MODEL, "--llm-endpoint", "databricks-claude-sonnet-4")
-    health_monitor("evaluate", "--model-name", MODEL, "--scorers", HEURISTICS)
+    health_monitor("evaluate", "--model-name", MODEL, "--scorers", HEURISTICS, "--dataset", "health_monitor_eval")
     client = MlflowClient()
     assert dict(client.get_registered_model(MODEL).aliases) == {}  # setup leaves promotion to the gate
     assert not workspace.serving  # and creates no endpoint

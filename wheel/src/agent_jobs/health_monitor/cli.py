@@ -81,8 +81,10 @@ def parser() -> argparse.ArgumentParser:
     c = command("evaluate", "sanity evaluation of the latest version")
     c.add_argument("--model-name", required=True)
     c.add_argument("--scorers", type=_names, required=True)
+    c.add_argument("--dataset", help="evaluation dataset (default: <catalog>.<agent-schema>.evaluation_dataset)")
     c = command("deploy", "the evaluation-gated deployment")
     c.add_argument("--model-name", required=True)
+    c.add_argument("--dataset", help="evaluation dataset (default: <catalog>.<agent-schema>.evaluation_dataset)")
     c.add_argument("--model-version", default="", help="default: the latest version")
     c.add_argument("--promotion-target", choices=("staging", "production"), required=True)
     c.add_argument("--mode", choices=("disabled", "dry_run", "enabled"), required=True)
@@ -125,6 +127,7 @@ def run(args: argparse.Namespace, in_job: bool) -> None:
             log.info("%s", line)
         return
     experiment = mlflow.set_experiment(args.experiment)
+    dataset = getattr(args, "dataset", None) or f"{args.catalog}.{args.agent_schema}.evaluation_dataset"
     if args.command == "register-prompts":
         versions = prompts.register_prompts(args.catalog, args.agent_schema, experiment=args.experiment)
         log.info("prompts: %s", ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
@@ -132,18 +135,17 @@ def run(args: argparse.Namespace, in_job: bool) -> None:
         names = scorers.register_scorers(args.scorers, None, args.sample_rate, experiment_id=experiment.experiment_id)
         log.info("registered scorers: %s", ", ".join(names) or "none (heuristics run in evaluations only)")
     elif args.command == "create-datasets":
-        name = args.dataset or f"{args.catalog}.{args.agent_schema}.evaluation_dataset"
-        log.info("dataset %s: %s", name, datasets.create_evaluation_dataset(name, experiment.experiment_id))
+        log.info("dataset %s: %s", dataset, datasets.create_evaluation_dataset(dataset, experiment.experiment_id))
     elif args.command == "log-model":
         version = model.log_agent_model(args.model_name, args.llm_endpoint, args.experiment)
         log.info("logged %s v%s (no alias: the deployment job's gate promotes)", args.model_name, version)
     elif args.command == "evaluate":
-        _sanity_evaluation(mlflow, args, scorers.build_scorers(args.scorers), datasets.evaluation_records())
+        _sanity_evaluation(mlflow, args, scorers.build_scorers(args.scorers), datasets.evaluation_data(dataset))
     else:
-        _deploy(mlflow, args, scorers.build_scorers(args.scorers), datasets.evaluation_records())
+        _deploy(mlflow, args, scorers.build_scorers(args.scorers), lambda: datasets.evaluation_data(dataset))
 
 
-def _sanity_evaluation(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], records: list[Any]) -> None:
+def _sanity_evaluation(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], data: Any) -> None:
     """The setup job's last task: evaluate the latest version and log its metrics; no threshold, no alias."""
     from agent_jobs.health_monitor.evaluation import evaluate
     from agent_jobs.health_monitor.gate import resolve_version
@@ -151,11 +153,11 @@ def _sanity_evaluation(mlflow: Any, args: argparse.Namespace, built: Sequence[An
     version = resolve_version(mlflow.MlflowClient(), args.model_name, "")
     with mlflow.start_run(run_name=f"sanity_evaluation_v{version}"):
         mlflow.set_tags({"run_type": "evaluation", "model_version": version})
-        metrics = evaluate(f"models:/{args.model_name}/{version}", records, built)
+        metrics = evaluate(f"models:/{args.model_name}/{version}", data, built)
     log.info("sanity evaluation of v%s: %d metrics logged; the deployment job decides promotion", version, len(metrics))
 
 
-def _deploy(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], records: list[Any]) -> None:
+def _deploy(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], data: Any) -> None:
     from agent_jobs.health_monitor.endpoints import DatabricksEndpoints
     from agent_jobs.health_monitor.gate import GateConfig, finish, run_gate
 
@@ -177,7 +179,7 @@ def _deploy(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], records
             mlflow.MlflowClient(),
             lambda: DatabricksEndpoints(_workspace(), poll_seconds=args.poll_seconds),
             built,
-            records,
+            data,
         )
     )
 

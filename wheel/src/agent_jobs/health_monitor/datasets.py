@@ -69,3 +69,15 @@ def create_evaluation_dataset(name: str, experiment_id: str) -> str:
         raise JobError(f"cannot add records to evaluation dataset {name}: {exc}") from exc
     log.info("merged %d records into %s (existing inputs are updated, not duplicated)", len(records), name)
     return str(dataset.dataset_id)
+
+
+def evaluation_data(name: str) -> Any:
+    """What evaluations score: the registered dataset `name` (create_evaluation_datasets' result, edited in
+    the workspace as needed) when it exists, else the shipped records."""
+    dataset = _existing(name)
+    if dataset is None:
+        log.warning("evaluation dataset %s not found; evaluating the %d records shipped with the wheel", name,
+                    len(evaluation_records()))  # fmt: skip
+        return evaluation_records()
+    log.info("evaluating on dataset %s", name)
+    return dataset

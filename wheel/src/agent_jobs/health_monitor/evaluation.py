@@ -68,11 +68,12 @@ def response_text(result: Any) -> str:
     return str(result)
 
 
-def evaluate(model_uri: str, records: Sequence[Mapping[str, Any]], scorers: Sequence[Any]) -> dict[str, float]:
-    """Load the model, answer every record's inputs.query with it, run the scorers; the aggregate metrics."""
+def evaluate(model_uri: str, data: Any, scorers: Sequence[Any]) -> dict[str, float]:
+    """Load the model, answer every record's inputs.query with it, run the scorers; the aggregate metrics.
+    `data` is an MLflow evaluation dataset or a list of records."""
     import mlflow
 
-    if not records:
+    if isinstance(data, list) and not data:
         raise JobError("the evaluation dataset is empty: nothing to evaluate")
     try:
         model = mlflow.pyfunc.load_model(model_uri)
@@ -82,9 +83,14 @@ def evaluate(model_uri: str, records: Sequence[Mapping[str, Any]], scorers: Sequ
     def predict_fn(query: str) -> dict[str, str]:
         return {"response": response_text(model.predict({"messages": [{"role": "user", "content": query}]}))}
 
-    log.info("evaluating %s on %d records with %d scorers", model_uri, len(records), len(scorers))
-    results = mlflow.genai.evaluate(data=[dict(r) for r in records], predict_fn=predict_fn, scorers=list(scorers))
-    metrics = {name: float(value) for name, value in (results.metrics or {}).items()}
-    for name, value in sorted(metrics.items()):
-        log.info("metric %s = %s", name, value)
+    log.info("evaluating %s with %d scorers", model_uri, len(scorers))
+    results = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=list(scorers))
+    metrics = {}
+    for name, value in sorted((results.metrics or {}).items()):
+        try:
+            metrics[name] = float(value)
+        except (TypeError, ValueError):
+            log.warning("metric %s = %r is not a number; left out", name, value)
+            continue
+        log.info("metric %s = %s", name, metrics[name])
     return metrics

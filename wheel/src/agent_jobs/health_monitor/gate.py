@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -54,7 +55,10 @@ class GateResult:
     endpoint_action: str | None = None
 
     def summary(self) -> dict[str, Any]:
-        return asdict(self)
+        """As JSON allows: a metric that is not a number is null."""
+        summary = asdict(self)
+        summary["metrics"] = {k: None if math.isnan(v) else v for k, v in self.metrics.items()}
+        return summary
 
 
 def resolve_version(client: Any, model_name: str, requested: str) -> str:
@@ -78,30 +82,52 @@ def run_gate(
     client: Any,
     endpoints: Callable[[], Endpoints],
     scorers: Sequence[Any],
-    records: Sequence[Mapping[str, Any]],
+    data: Any,
 ) -> GateResult:
-    """The gate; `client` is an MlflowClient, `endpoints` builds the endpoint client only when it is needed."""
+    """The gate; `client` is an MlflowClient, `endpoints` builds the endpoint client only when it is needed,
+    `data` is the evaluation dataset (or its records), or a function that loads it. Never raises: whatever
+    goes wrong is a failure in the result, so that the run still ends with its summary (see finish)."""
+    result = GateResult(mode=config.mode)
+    try:
+        _run(config, client, endpoints, scorers, data, result)
+    except Exception as exc:  # a model that cannot load, an evaluation that crashes, an API refusing: all reported
+        log.exception("deployment gate stopped")
+        result.failures.append(str(exc) if isinstance(exc, JobError) else f"{type(exc).__name__}: {exc}")
+    return result
+
+
+def _run(
+    config: GateConfig,
+    client: Any,
+    endpoints: Callable[[], Endpoints],
+    scorers: Sequence[Any],
+    data: Any,
+    result: GateResult,
+) -> None:
     import mlflow
 
     if config.mode not in MODES:
         raise JobError(f"unknown gate mode {config.mode!r}; allowed: {', '.join(MODES)}")
     if config.promotion_target not in TARGETS:
         raise JobError(f"unknown promotion target {config.promotion_target!r}; allowed: {', '.join(TARGETS)}")
-    result = GateResult(mode=config.mode)
     if config.mode == "disabled":
         log.info("gate disabled for this run: nothing evaluated, nothing promoted, no endpoint change")
-        return result
+        return
+    if not config.thresholds:
+        raise JobError("no thresholds: the gate would promote any model; give at least one")
     result.version = resolve_version(client, config.model_name, config.model_version)
+    if callable(data):
+        data = data()
     log.info("evaluating %s v%s for @%s (%s)", config.model_name, result.version, config.promotion_target, config.mode)
     mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name=f"deployment_v{result.version}_{config.promotion_target}"):
         mlflow.set_tags({"run_type": "deployment", "gate_mode": config.mode})
         mlflow.log_params({"model_name": config.model_name, "model_version": result.version,
                            "promotion_target": config.promotion_target})  # fmt: skip
-        result.metrics = evaluate(f"models:/{config.model_name}/{result.version}", records, scorers)
-        result.failures = check_thresholds(result.metrics, config.thresholds)
-        result.passed = not result.failures
         try:
+            result.metrics = evaluate(f"models:/{config.model_name}/{result.version}", data, scorers)
+            result.failures = check_thresholds(result.metrics, config.thresholds)
+            result.passed = not result.failures
             if result.passed and config.mode == "enabled":
                 _promote(config, client, endpoints(), result)
             elif result.passed:
@@ -112,7 +138,6 @@ def run_gate(
         finally:
             mlflow.set_tag("gate_passed", str(result.passed).lower())
             mlflow.log_dict(result.summary(), "deployment_summary.json")
-    return result
 
 
 def _promote(config: GateConfig, client: Any, endpoints: Endpoints, result: GateResult) -> None:
