@@ -117,6 +117,11 @@ ExperimentId = Annotated[
     ),
 ]
 
+JobId = Annotated[
+    str,
+    AfterValidator(_matching(r"[0-9]+", "job id", "digits only, like 667754679146345 (databricks jobs list)", 32)),
+]
+
 EnvironmentVersion = Annotated[
     str,
     AfterValidator(_matching(r"[1-9][0-9]?", "serverless environment version", "a whole number such as 2, 3 or 4", 2)),

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 import pulumi_databricks as db
 
-from infra import naming
+from infra import adopt, naming
 from infra import wheel as wheels
 from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
 from infra.constrained import PROJECT_ROOT
@@ -32,6 +32,9 @@ JOB_SCHEMA_PRIVILEGES = (
     "CREATE_MODEL", "CREATE_TABLE", "EXECUTE", "MODIFY", "READ_VOLUME", "SELECT", "USE_SCHEMA", "WRITE_VOLUME",
 )  # fmt: skip
 JOB_CATALOG_PRIVILEGES = ("USE_CATALOG",)
+# Seed 002's agent schema also holds the prompt registry's prompts, which need these (Databricks' prompt
+# registry requirements; not checkable here).
+AGENT_SCHEMA_PRIVILEGES = (*JOB_SCHEMA_PRIVILEGES, "CREATE_FUNCTION", "MANAGE")
 
 VOLUME_PURPOSES = {
     "wheels": "Built wheels of the platform, one file per content version (older ones stay for runs in flight)",
@@ -54,6 +57,7 @@ def build(
 ) -> dict[str, Any]:
     """Create every resource of the stack; returns the stack outputs (ARCHITECTURE 3.3)."""
     s = loaded.settings
+    adopt.register(adopt.targets(s))
     provider = db.Provider("workspace", host=s.workspace.host, profile=s.workspace.profile)
     opts = pulumi.ResourceOptions(provider=provider)
     tags = naming.tags(s, project, stack)
@@ -77,7 +81,7 @@ def build(
                 name=agent_schema.name,
                 comment=agent_schema.comment or "Health-monitor agent: inference logs, runbooks, model (seed 002)",
                 volumes=_volumes(s.agent_volumes()),
-                grants=merge_grants(agent_schema.grants, run_as, JOB_SCHEMA_PRIVILEGES),
+                grants=merge_grants(agent_schema.grants, run_as, AGENT_SCHEMA_PRIVILEGES),
                 storage_root=agent_schema.storage_root,
             )
         )

@@ -47,6 +47,7 @@ from infra.constrained import (
     TimezoneId,
     UcName,
     WarehouseId,
+    JobId,
     WorkspacePath,
     WorkspaceUrl,
     principal_kind,
@@ -243,6 +244,16 @@ class ServerlessCompute(Section):
     )
 
 
+class MlflowServerlessCompute(ServerlessCompute):
+    """Serverless jobs compute with MLflow 3 (seed 002's tasks need mlflow.genai)."""
+
+    environment_version: EnvironmentVersion = Field(
+        "5",
+        description="Serverless environment version. Version 5 ships MLflow 3, which mlflow.genai.evaluate needs "
+        "(version 4 has MLflow 2.22).",
+    )
+
+
 class ExistingClusterCompute(Section):
     """An all-purpose cluster that already exists (seed 003: 'you cannot create clusters')."""
 
@@ -370,10 +381,8 @@ class HealthMonitorSettings(Section):
     embeddings_volume: UcName = Field("embeddings", description="Volume in the agent schema for embeddings.")
     artifacts_volume: UcName = Field("artifacts", description="Volume in the agent schema for artifacts.")
     model_name: UcName = Field("health_monitor_agent", description="Registered model name in the agent schema.")
-    compute: ServerlessCompute = Field(
-        ServerlessCompute(environment_version="5"),
-        description="Serverless environment of both jobs' tasks. Default version 5 (MLflow 3): the gate needs "
-        "mlflow.genai.evaluate, which version 4's MLflow 2.22 does not have.",
+    compute: MlflowServerlessCompute = Field(
+        MlflowServerlessCompute(), description="Serverless environment of both jobs' tasks."
     )
     experiment_path: WorkspacePath | None = Field(
         None,
@@ -405,7 +414,8 @@ class HealthMonitorSettings(Section):
     endpoint_permissions: dict[Principal, Literal["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]] = Field(
         {},
         description="Who may use the serving endpoint the gate creates, principal -> CAN_VIEW, CAN_QUERY or "
-        "CAN_MANAGE. The identity the deployment job runs as manages it; nobody else gets more than configured.",
+        "CAN_MANAGE, added by the gate once the endpoint is ready. The identity the deployment job runs as manages "
+        "it. Additive: removing an entry here does not revoke it.",
     )
     endpoint_ready_timeout_minutes: int = Field(
         30, ge=1, le=180, description="How long the gate waits for the endpoint to be ready before failing."
@@ -428,6 +438,9 @@ class HealthMonitorSettings(Section):
         if not self.scorers:
             _fail("scorers", [], "is empty, so the gate could check nothing; allowed: one or more of "
                   f"{', '.join(SEED_SCORERS)}")  # fmt: skip
+        if not self.thresholds:
+            _fail("thresholds", {}, "leaves no threshold, so the gate would promote any model; allowed: at least "
+                  "one metric with a minimum, like safety/mean: 0.7")  # fmt: skip
         for metric in self.thresholds:
             if metric.split("/")[0] not in self.scorers:
                 _fail(f"thresholds.{metric}", self.thresholds[metric], "names a metric no configured scorer "
@@ -459,6 +472,31 @@ class DependencyWheelhouseSettings(PlannedSystemSettings):
     """Seed 004: the dependency-processor job with per-format test tasks."""
 
 
+AdoptedJob = Literal["eval_agent", "rlm_orchestrator", "rlm_executor", "agent_setup", "agent_deployment"]
+
+
+class AdoptSettings(Section):
+    """What the seeds' DAB deployments already created, for this stack to take over (Pulumi `import`) instead
+    of creating anew: job ids stay, and so do the links that point at them. Each id must be the object this
+    stack would manage (UC objects and scopes by the names the stack gives them)."""
+
+    jobs: dict[AdoptedJob, JobId] = Field(
+        {}, description="Job key -> existing job id (databricks jobs list), like agent_deployment: '667754679146345'."
+    )
+    schemas: dict[Literal["platform", "agent"], str] = Field(
+        {}, description="platform / agent -> the existing schema's full name, <catalog>.<schema>."
+    )
+    volumes: dict[str, str] = Field(
+        {}, description="Volume role (as in the volumes output) -> the existing volume's full name."
+    )
+    secret_scopes: dict[Literal["eval_agent", "rlm"], SecretScopeName] = Field(
+        {}, description="System -> the existing secret scope's name."
+    )
+    registered_model: str | None = Field(
+        None, description="The existing registered model's full name (seed 002), <catalog>.<schema>.<model>."
+    )
+
+
 class StackSettings(Section):
     """Everything one stack (one environment) deploys."""
 
@@ -483,6 +521,9 @@ class StackSettings(Section):
     )
     dependency_wheelhouse: DependencyWheelhouseSettings = Field(
         DependencyWheelhouseSettings(), description="Seed 004: dependency wheelhouse job (planned)."
+    )
+    adopt: AdoptSettings = Field(
+        AdoptSettings(), description="Existing objects (from the seeds' DAB deployments) to import, not create."
     )
 
     @property
@@ -522,6 +563,7 @@ class StackSettings(Section):
                 _fail(_VOLUME_KEYS[key], name, f"is also the name of {_VOLUME_KEYS[seen[name]]}; allowed: "
                       "a distinct volume name per role in the platform schema")  # fmt: skip
             seen[name] = key
+        self._adoptable()
         scopes: dict[str, str] = {}
         for system, scope in self.secret_scopes().items():
             if scope in scopes:
@@ -529,6 +571,40 @@ class StackSettings(Section):
                       "distinct scope per system")  # fmt: skip
             scopes[scope] = system
         return self
+
+    def enabled_jobs(self) -> tuple[str, ...]:
+        """Job keys (as in the stack outputs <job>_job_id) of the enabled systems."""
+        jobs = {"eval_agent": ("eval_agent",), "rlm": ("rlm_orchestrator", "rlm_executor"),
+                "health_monitor": ("agent_setup", "agent_deployment")}  # fmt: skip
+        return tuple(j for system, keys in jobs.items() if getattr(self, system).enabled for j in keys)
+
+    def _adoptable(self) -> None:
+        """Every adopted object is one this stack manages, under the name it gives it."""
+        a, catalog = self.adopt, self.catalog.name
+        for job in a.jobs:
+            if job not in self.enabled_jobs():
+                _fail(f"adopt.jobs.{job}", a.jobs[job], "is a job of a system this stack does not deploy; allowed: "
+                      f"{', '.join(self.enabled_jobs()) or 'none (every system is off)'}")  # fmt: skip
+        schemas = {"platform": f"{catalog}.{self.schema_.name}"}
+        if self.health_monitor.enabled and self.health_monitor.schema_ is not None:
+            schemas["agent"] = f"{catalog}.{self.health_monitor.schema_.name}"
+        volumes = {role: f"{schemas['platform']}.{name}" for role, name in self.platform_volumes().items()}
+        volumes |= {role: f"{schemas.get('agent')}.{name}" for role, name in self.agent_volumes().items()}
+        model = f"{schemas['agent']}.{self.health_monitor.model_name}" if "agent" in schemas else None
+        checks = [
+            *((f"adopt.schemas.{k}", v, schemas.get(k), "schema") for k, v in a.schemas.items()),
+            *((f"adopt.volumes.{k}", v, volumes.get(k), "volume") for k, v in a.volumes.items()),
+            *((f"adopt.secret_scopes.{k}", v, self.secret_scopes().get(k), "secret scope")
+              for k, v in a.secret_scopes.items()),
+            *([("adopt.registered_model", a.registered_model, model, "registered model")] if a.registered_model else []),
+        ]  # fmt: skip
+        for key, given, managed, what in checks:
+            if managed is None:
+                _fail(key, given, f"is not a {what} this stack manages (its system is off, or no such role); "
+                      f"allowed: {', '.join(sorted(volumes)) if what == 'volume' else 'remove it'}")  # fmt: skip
+            elif given != managed:
+                _fail(key, given, f"is not the {what} this stack manages; allowed: {managed!r} (set the stack's "
+                      "names to those of the existing objects, so that the import matches)")  # fmt: skip
 
     def platform_volumes(self) -> dict[str, str]:
         """Volume role -> UC name, for the volumes of the platform schema used by enabled systems."""
