@@ -1,10 +1,12 @@
 """Command line of the platform's tools.
 
-  python -m infra preview --stack NAME [--json]         render a stack offline (Pulumi's mock engine)
+  python -m infra preview --stack NAME [--json] [--strict]   render a stack offline, then the policy checks
   python -m infra run JOB --stack NAME [--wait] [--param k=v]   start (and follow) a run of a deployed job
   python -m infra config-reference [--write]            the README's configuration reference
+  python -m infra diff BASE.json HEAD.json              two `preview --json` plans compared, as a PR comment
 
-Exit status: 0 done, 1 a run failed (run), 2 bad configuration or arguments (one message, no traceback).
+Exit status: 0 done, 1 a run failed (run), 2 bad configuration or arguments (one message, no traceback),
+3 policy violations with `preview --strict`.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument(
         "--config-file", type=Path, help="use this stack file instead of Pulumi.<stack>.yaml (like pulumi's flag)"
     )
+    preview.add_argument("--strict", action="store_true", help="exit status 3 when a policy rule is violated")
     run = commands.add_parser("run", help="start a run of a deployed job (starting its cluster first)")
     run.add_argument("job", choices=JOBS, help="the job, named as in the stack outputs <job>_job_id")
     run.add_argument("--stack", required=True, help="stack name: its settings and outputs")
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--run-timeout-seconds", type=float, help="stop following the run after this long")
     reference = commands.add_parser("config-reference", help="print the README's configuration reference")
     reference.add_argument("--write", action="store_true", help="update README.md in place")
+    diff = commands.add_parser("diff", help="compare two `preview --json` documents: Markdown for a PR comment")
+    diff.add_argument("base", type=Path, help="the base branch's document (python -m infra preview --json)")
+    diff.add_argument("head", type=Path, help="the pull request's document")
     args = parser.parse_args(argv)
 
     if args.command == "config-reference":
@@ -54,6 +60,16 @@ def main(argv: list[str] | None = None) -> int:
             print("README.md updated" if update_readme(ROOT / "README.md") else "README.md already current")
         else:
             print(config_reference())
+        return 0
+
+    if args.command == "diff":
+        from infra.diff import DocumentError, diff_files
+
+        try:
+            sys.stdout.write(diff_files(args.base, args.head))
+        except DocumentError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         return 0
 
     if args.command == "run":
@@ -69,22 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     import pulumi
 
     from infra.offline import preview_stack
+    from infra.policy import check_plan, format_violations
     from infra.preview import to_json, to_text
 
     try:
-        plan, _ = preview_stack(ROOT, args.stack, args.config_file)
+        plan, loaded = preview_stack(ROOT, args.stack, args.config_file)
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except pulumi.RunError as exc:  # the program stopped itself with a message (a wheel that does not build)
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    violations = check_plan(plan, production=loaded.settings.production)
     if args.json:
-        sys.stdout.write(to_json(plan))
+        sys.stdout.write(to_json(plan, violations))
         for note in plan.notes:
             print(f"note: {note}", file=sys.stderr)
     else:
-        sys.stdout.write(to_text(plan))
+        sys.stdout.write(to_text(plan) + format_violations(violations))
+    if args.strict and violations:
+        print(f"error: {len(violations)} policy violation(s) (--strict)", file=sys.stderr)
+        return 3
     return 0
 
 

@@ -8,7 +8,8 @@ record identical plans, and references between resources (a schema's full name i
 Secrets: every key declared `secret: true` in Pulumi.yaml is handed to the program as a secret, even when a
 stack file holds it in plain text, so it is masked everywhere. A secret that is unset, or encrypted (`secure:`,
 which cannot be decrypted without the CLI), is replaced by a placeholder, with a note that it must be set
-before `pulumi up`.
+before `pulumi up`. The plan carries each secret's state (`secret_states`: a hash of its ciphertext, never of a
+value), so that a diff of two plans shows a rotation.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class StackConfig:
     """Keys given as `secure:` in the stack file (not decryptable offline)."""
     plaintext_secrets: frozenset[str] = frozenset()
     """Declared secrets that the stack file holds in plain text."""
+    ciphertext_digests: Mapping[str, str] = field(default_factory=dict)
+    """Key given as `secure:` -> the first 12 hex digits of the sha256 of its ciphertext (see `secret_states`)."""
 
 
 def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -> StackConfig:
@@ -70,6 +73,7 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
     values: dict[str, str] = {}
     secret_keys: set[str] = set()
     encrypted: set[str] = set()
+    digests: dict[str, str] = {}
     for key, decl in declared.items():
         full = key if ":" in key else f"{project}:{key}"
         if isinstance(decl, dict) and decl.get("secret"):
@@ -90,6 +94,7 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
             encrypted.add(full)
             secret_keys.add(full)
             values[full] = PLACEHOLDER
+            digests[full] = hashlib.sha256(_as_config_text(value["secure"]).encode()).hexdigest()[:12]
         else:
             values[full] = _as_config_text(value)
             if full in secret_keys and values[full]:
@@ -101,8 +106,21 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
             "allowed: encrypt only the secrets declared in Pulumi.yaml, keep other settings in plain text"
         )
     return StackConfig(
-        project, stack, shown, values, frozenset(secret_keys), frozenset(encrypted), frozenset(plaintext)
+        project, stack, shown, values, frozenset(secret_keys), frozenset(encrypted), frozenset(plaintext), digests
     )
+
+
+def secret_states(config: StackConfig) -> dict[str, str]:
+    """Each declared secret's config key -> a fingerprint that changes when the secret is rotated, and reveals
+    nothing: the first 12 hex digits of the sha256 of its `secure:` ciphertext (already public in the committed
+    stack file), "unset", or "plaintext". A plain-text value is never hashed: a short hash of a guessable secret
+    could be brute-forced. Re-encrypting the same value (a new nonce, a new secrets provider) also changes it."""
+    states = {}
+    for spec in SECRETS:
+        full = f"{config.project}:{spec.config_key}"
+        digest = config.ciphertext_digests.get(full)
+        states[spec.config_key] = digest or ("plaintext" if full in config.plaintext_secrets else "unset")
+    return dict(sorted(states.items()))
 
 
 class _StackLoader(yaml.SafeLoader):
@@ -200,6 +218,8 @@ class Recorded:
     retain_on_delete: bool
     custom: bool
     provider: str | None
+    import_id: str | None = None
+    """The existing object's id when the program adopts it (ResourceOptions.import_)."""
 
 
 @dataclass
@@ -212,6 +232,8 @@ class Plan:
     invokes: list[tuple[str, str]] = field(default_factory=list)
     """(token, provider reference) of each lookup the program made."""
     notes: list[str] = field(default_factory=list)
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Secret config key -> fingerprint, "unset" or "plaintext" (`secret_states`); empty without a stack file."""
 
     def one(self, short_type: str, name: str | None = None) -> Recorded:
         """The single resource of this short type ('Schema', 'DataSchema') and logical name; for tests."""
@@ -287,12 +309,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif t == "SecretAcl":
             rid = f"{inputs['scope']}|||{inputs['principal']}"
         elif t == "Job":
-            rid = str(int(_digest(args.typ, args.name), 16) % 10**15)
+            rid = args.resource_id or str(int(_digest(args.typ, args.name), 16) % 10**15)
             host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
             state["url"] = f"{host}/#job/{rid}"
         else:
             rid = f"{t.lower()}-{_digest(args.typ, args.name)[:12]}"
-        return rid, state
+        # An imported resource (ResourceOptions.import_) keeps the id it has in the workspace.
+        return args.resource_id or rid, state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append(args)
@@ -358,6 +381,7 @@ def run_program(
                 retain_on_delete=bool(opts.retain_on_delete),
                 custom=bool(args.custom),
                 provider=args.provider or None,
+                import_id=args.resource_id or None,
             )
         )
     keys = [(r.type, r.name) for r in resources]
@@ -390,4 +414,5 @@ def preview_stack(root: Path, stack: str, config_file: Path | None = None) -> tu
     finally:
         os.environ.update(saved)
     plan.notes.extend(notes)
+    plan.secrets = secret_states(config)
     return plan, loaded

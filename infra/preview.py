@@ -2,17 +2,21 @@
 
 The JSON (ARCHITECTURE 3.2) is byte-identical for identical inputs: resources sorted by type and logical
 name, every mapping's keys sorted, inputs as the engine receives them (camelCase wire names), every secret
-replaced by "[secret]".
+replaced by "[secret]". Its key `secrets` gives each secret config key's state (a short hash of the
+committed ciphertext, "unset" or "plaintext"; infra.offline.secret_states), so that `python -m infra diff` can
+show a rotation without any value. `python -m infra preview` adds one more key after it, `violations`: the
+policy rules' findings (infra.policy).
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from infra.offline import MASK, Plan, Recorded, masked
+from infra.policy import Violation
 
 
 def _sorted(value: Any) -> Any:
@@ -41,11 +45,16 @@ def plan_document(plan: Plan) -> dict[str, Any]:
             for r in plan.resources
         ],
         "outputs": {name: MASK if secret else _sorted(value) for name, (value, secret) in plan.outputs.items()},
+        "secrets": dict(sorted(plan.secrets.items())),
     }
 
 
-def to_json(plan: Plan) -> str:
-    return json.dumps(plan_document(plan), indent=2, ensure_ascii=False) + "\n"
+def to_json(plan: Plan, violations: Sequence[Violation] | None = None) -> str:
+    """The document; with `violations` (infra.policy.check_plan), a last key `violations` lists them."""
+    doc = plan_document(plan)
+    if violations is not None:
+        doc["violations"] = [v.as_dict() for v in violations]
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 def mermaid(job_inputs: dict[str, Any]) -> str:
@@ -95,6 +104,8 @@ def _summary(r: Recorded) -> str:
     render = _SUMMARY.get(short)
     text = render(inputs) if render else str(inputs.get("name", ""))
     flags = [flag for flag, on in (("protect", r.protect), ("retain_on_delete", r.retain_on_delete)) if on]
+    if r.import_id:
+        flags.append(f"import {r.import_id}")
     return f"{text}  [{', '.join(flags)}]" if flags else text
 
 

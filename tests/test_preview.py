@@ -31,7 +31,8 @@ def test_json_shape(prod_json: subprocess.CompletedProcess[str]) -> None:
     """The document has exactly the contract's keys, resources sorted, custom resources with distinct ids."""
     assert prod_json.returncode == 0, prod_json.stderr
     doc = json.loads(prod_json.stdout)
-    assert list(doc) == ["project", "stack", "resources", "outputs"]
+    assert list(doc) == ["project", "stack", "resources", "outputs", "secrets", "violations"]
+    assert doc["violations"] == []  # prod satisfies every policy rule (tests/test_policy.py)
     assert (doc["project"], doc["stack"]) == ("agent-platform", "prod")
     keys = ["type", "name", "id", "parent", "inputs", "protect", "retain_on_delete"]
     assert all(list(r) == keys for r in doc["resources"])
