@@ -26,6 +26,8 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	# The GitHub workflows (.github/workflows), with ShellCheck (from .venv, on PATH) on their run: scripts.
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/actionlint
 
 test: install lint
 	$(BIN)/pytest
