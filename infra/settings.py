@@ -30,6 +30,7 @@ from infra.constrained import (
     EnvironmentVersion,
     ExperimentId,
     FreeText,
+    JobId,
     MetricName,
     ModelIdentifier,
     NodeTypeId,
@@ -47,7 +48,6 @@ from infra.constrained import (
     TimezoneId,
     UcName,
     WarehouseId,
-    JobId,
     WorkspacePath,
     WorkspaceUrl,
     principal_kind,
@@ -596,7 +596,8 @@ class StackSettings(Section):
             *((f"adopt.volumes.{k}", v, volumes.get(k), "volume") for k, v in a.volumes.items()),
             *((f"adopt.secret_scopes.{k}", v, self.secret_scopes().get(k), "secret scope")
               for k, v in a.secret_scopes.items()),
-            *([("adopt.registered_model", a.registered_model, model, "registered model")] if a.registered_model else []),
+            *([("adopt.registered_model", a.registered_model, model, "registered model")]
+              if a.registered_model else []),
         ]  # fmt: skip
         for key, given, managed, what in checks:
             if managed is None:
