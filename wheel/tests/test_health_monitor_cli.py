@@ -108,10 +108,14 @@ def test_setup_then_gate_promotes_and_serves_a_good_model_and_refuses_a_bad_one(
 
 
 def test_bad_arguments_are_usage_errors(workspace: StandIn, capsys: pytest.CaptureFixture[str]) -> None:
-    for options in (["--thresholds", '{"safety/mean": "high"}'], ["--thresholds", "[0.5]"], ["--mode", "on"]):
+    bad = (["--thresholds", '{"safety/mean": "high"}'], ["--thresholds", "[0.5]"], ["--mode", "on"],
+           ["--endpoint-permissions", '{"agent-users": "CAN_RUN"}'])  # fmt: skip
+    for options in bad:
         args = ["--model-name", MODEL, "--promotion-target", "staging", "--mode", "enabled", "--thresholds", "{}",
                 "--scorers", HEURISTICS, "--endpoint-name", "e", *options]  # fmt: skip
         with pytest.raises(SystemExit) as exited:
             health_monitor("deploy", *args)
         assert exited.value.code == 2
-    assert "thresholds must be numbers; not: safety/mean" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "thresholds must be numbers; not: safety/mean" in err
+    assert "permission of agent-users must be one of CAN_VIEW, CAN_QUERY, CAN_MANAGE" in err

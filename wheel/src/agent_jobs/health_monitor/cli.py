@@ -52,6 +52,20 @@ def _thresholds(text: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in value.items()}
 
 
+PERMISSION_LEVELS = ("CAN_VIEW", "CAN_QUERY", "CAN_MANAGE")
+
+
+def _permissions(text: str) -> dict[str, str]:
+    """Checked here, so that a bad level stops the run before the gate promotes anything."""
+    value = _json_object(text)
+    bad = [str(k) for k, v in value.items() if v not in PERMISSION_LEVELS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"permission of {', '.join(bad)} must be one of {', '.join(PERMISSION_LEVELS)}"
+        )
+    return {str(k): str(v) for k, v in value.items()}
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="health-monitor", description="Seed 002's setup and deployment tasks.")
     commands = p.add_subparsers(dest="command", required=True)
@@ -91,7 +105,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--thresholds", type=_thresholds, required=True, help='JSON, like {"safety/mean": 0.7}')
     c.add_argument("--scorers", type=_names, required=True)
     c.add_argument("--endpoint-name", required=True)
-    c.add_argument("--endpoint-permissions", type=_json_object, default={})
+    c.add_argument("--endpoint-permissions", type=_permissions, default={})
     c.add_argument("--ready-timeout-minutes", type=at_least(1), default=30)
     c.add_argument("--poll-seconds", type=float, default=30, help="how often to check the endpoint's state")
     return p
@@ -169,7 +183,7 @@ def _deploy(mlflow: Any, args: argparse.Namespace, built: Sequence[Any], data: A
         thresholds=args.thresholds,
         experiment=args.experiment,
         endpoint_name=args.endpoint_name,
-        endpoint_permissions={str(k): str(v) for k, v in args.endpoint_permissions.items()},
+        endpoint_permissions=args.endpoint_permissions,
         inference_table=(args.catalog, args.agent_schema),
         ready_timeout_minutes=args.ready_timeout_minutes,
     )

@@ -57,21 +57,12 @@ def check_thresholds(metrics: Mapping[str, float], thresholds: Mapping[str, floa
     return failures
 
 
-def response_text(result: Any) -> str:
-    """The answer text from what the agent model's predict returns ({"response": ...}, or a list of one)."""
-    if isinstance(result, list) and len(result) == 1:
-        result = result[0]
-    if isinstance(result, Mapping):
-        for key in ("response", "content"):
-            if isinstance(result.get(key), str):
-                return str(result[key])
-    return str(result)
-
-
 def evaluate(model_uri: str, data: Any, scorers: Sequence[Any]) -> dict[str, float]:
     """Load the model, answer every record's inputs.query with it, run the scorers; the aggregate metrics.
     `data` is an MLflow evaluation dataset or a list of records."""
     import mlflow
+
+    from agent_jobs.health_monitor.scorers import extract_response_text
 
     if isinstance(data, list) and not data:
         raise JobError("the evaluation dataset is empty: nothing to evaluate")
@@ -81,7 +72,8 @@ def evaluate(model_uri: str, data: Any, scorers: Sequence[Any]) -> dict[str, flo
         raise JobError(f"cannot load {model_uri}: {exc} (seed 002: check the model's pip requirements)") from exc
 
     def predict_fn(query: str) -> dict[str, str]:
-        return {"response": response_text(model.predict({"messages": [{"role": "user", "content": query}]}))}
+        answer = model.predict({"messages": [{"role": "user", "content": query}]})
+        return {"response": extract_response_text(answer)}
 
     log.info("evaluating %s with %d scorers", model_uri, len(scorers))
     results = mlflow.genai.evaluate(data=data, predict_fn=predict_fn, scorers=list(scorers))
