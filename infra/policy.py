@@ -28,6 +28,19 @@ SCHEMA = "databricks:index/schema:Schema"
 VOLUME = "databricks:index/volume:Volume"
 FILE = "databricks:index/file:File"
 ENTITY_TAG = "databricks:index/entityTagAssignment:EntityTagAssignment"
+CATALOG = "databricks:index/catalog:Catalog"
+SQL_TABLE = "databricks:index/sqlTable:SqlTable"
+REGISTERED_MODEL = "databricks:index/registeredModel:RegisteredModel"
+EXPERIMENT = "databricks:index/mlflowExperiment:MlflowExperiment"
+DIRECTORY = "databricks:index/directory:Directory"
+SECRET_SCOPE = "databricks:index/secretScope:SecretScope"
+
+DATA_TYPES: frozenset[str] = frozenset(
+    {CATALOG, SCHEMA, VOLUME, FILE, SQL_TABLE, REGISTERED_MODEL, EXPERIMENT, DIRECTORY}
+)
+"""Resource types that hold data: the program makes every one retain_on_delete, the data rule checks it, and the
+plan diff warns when one is replaced. (A secret scope holds data only when adopted: its values then are not the
+stack's; the program retains adopted scopes.)"""
 
 # How the engine wraps a secret value on the wire (pulumi.runtime.rpc); the offline plan keeps the wrapper.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
