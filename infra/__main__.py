@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     violations = check_plan(plan, production=loaded.settings.production)
     if args.json:
         sys.stdout.write(to_json(plan, violations))
+        for item in plan.prerequisites:
+            print(f"prerequisite: {item}", file=sys.stderr)
         for note in plan.notes:
             print(f"note: {note}", file=sys.stderr)
     else:

@@ -2,8 +2,9 @@
 `import_` resource option) instead of creating new ones, so job ids stay as they are, and with them everything
 that points at them (the model's deployment-job link, bookmarks, other jobs' run_job_tasks).
 
-One stack transformation adds `import_` to the resources the stack lists under `adopt`, found by their type
-and logical name, so no component needs to know about adoption. Once `pulumi up` has imported them, they are
+One stack transformation adds `import_` (and `retain_on_delete`: the objects were not this stack's to delete)
+to the resources the stack lists under `adopt`, found by their type and logical name, so no component needs to
+know about adoption. Once `pulumi up` has imported them, they are
 in the stack's state and the entries may stay (an import of a resource already in state is not repeated) or
 be removed.
 """
@@ -53,8 +54,9 @@ def register(adopted: Mapping[tuple[str, str], str]) -> None:
         existing = adopted.get((args.type_.rsplit(":", 1)[-1], args.name))
         if existing is None:
             return None
-        return pulumi.ResourceTransformationResult(
-            args.props, pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(import_=existing))
-        )
+        # Retained too: the object existed before this stack, so destroying the stack must not delete it (an adopted
+        # secret scope holds values this stack never managed).
+        adopted_opts = pulumi.ResourceOptions(import_=existing, retain_on_delete=True)
+        return pulumi.ResourceTransformationResult(args.props, pulumi.ResourceOptions.merge(args.opts, adopted_opts))
 
     pulumi.runtime.register_stack_transformation(transformation)

@@ -3,8 +3,11 @@
 Grants are a deliberate choice per securable (see README, "Grants"):
 - a catalog this stack creates, and every schema (always created here), get authoritative `Grants`: this stack
   owns access to them, so a grant added by hand is removed on the next `pulumi up`;
-- a referenced catalog (usually shared, like main) gets additive per-principal `Grant`s: the listed principals'
-  privileges are managed and nobody else's access is touched.
+- a referenced catalog (usually shared, like main) gets one `Grant` per principal listed in the stack file, and
+  nothing else: a `Grant` is authoritative for its principal (it sets exactly the listed privileges of that
+  principal, revoking any others it held there, and deleting it revokes them all), so the stack manages only
+  principals the stack file names, never one implicitly (not even the jobs' identity: what that needs on a
+  referenced catalog is a prerequisite, see infra.platform.prerequisites), and nobody else's access is touched.
 
 Data is never destroyed by accident: the catalog (if created), schemas and volumes are always
 `retain_on_delete` (removing them from the program leaves them in the workspace), and `protect` when the
@@ -142,8 +145,8 @@ class UnityCatalog(pulumi.ComponentResource):
 
     Children: either a created `Catalog` 'catalog' (retain_on_delete; protect when asked) with authoritative
     `Grants` 'catalog-grants', or a lookup of the existing catalog (fails the preview if it does not exist or is
-    not visible) with additive `Grant` 'catalog-grant-<principal>' per principal; then one `DataSchema` per
-    schema.
+    not visible) with one `Grant` 'catalog-grant-<principal>' per listed principal (authoritative for that
+    principal); then one `DataSchema` per schema.
     """
 
     catalog_name: pulumi.Output[str]

@@ -234,6 +234,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     secrets: dict[str, str] = field(default_factory=dict)
     """Secret config key -> fingerprint, "unset" or "plaintext" (`secret_states`); empty without a stack file."""
+    prerequisites: list[str] = field(default_factory=list)
+    """What must already hold in the workspace, which the stack does not grant itself (infra.platform)."""
 
     def one(self, short_type: str, name: str | None = None) -> Recorded:
         """The single resource of this short type ('Schema', 'DataSchema') and logical name; for tests."""
@@ -340,7 +342,18 @@ def run_program(
     options: dict[int, tuple[pulumi.Resource, pulumi.ResourceOptions]] = {}
 
     def capture(args: pulumi.ResourceTransformationArgs) -> None:
-        options[id(args.resource)] = (args.resource, args.opts)
+        # Registered first, so the program's own stack transformations (adoption, data retention) run after this
+        # one: apply them to a copy here to record the options the engine will really get.
+        root = runtime_settings.get_root_resource()
+        later = root._transformations if root is not None else []  # noqa: SLF001 (no public accessor)
+        opts, props = args.opts, args.props
+        for transformation in later[later.index(capture) + 1 :] if capture in later else []:
+            result = transformation(
+                pulumi.ResourceTransformationArgs(args.resource, args.type_, args.name, props, opts)
+            )
+            if result is not None:
+                opts, props = result.opts, result.props
+        options[id(args.resource)] = (args.resource, opts)
 
     box: dict[str, Any] = {}
 
@@ -414,5 +427,8 @@ def preview_stack(root: Path, stack: str, config_file: Path | None = None) -> tu
     finally:
         os.environ.update(saved)
     plan.notes.extend(notes)
+    from infra.platform import prerequisites  # imports pulumi_databricks: only once a preview runs
+
+    plan.prerequisites = prerequisites(loaded.settings)
     plan.secrets = secret_states(config)
     return plan, loaded

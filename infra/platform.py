@@ -23,8 +23,9 @@ from infra.jobs.common import JobCommon
 from infra.jobs.eval_agent import EvalAgentJob, EvalAgentJobArgs
 from infra.jobs.health_monitor import HealthMonitor, HealthMonitorArgs
 from infra.jobs.rlm import RlmJobs, RlmJobsArgs, telemetry_columns
+from infra.policy import DATA_TYPES
 from infra.secrets import ScopedSecrets, SecretScopeArgs
-from infra.settings import LoadedSettings
+from infra.settings import LoadedSettings, StackSettings
 
 # What the identity the jobs run as needs: read and write tables, models and volumes in the platform's schemas.
 # Volumes themselves are created by Pulumi, so the jobs need no CREATE_VOLUME.
@@ -58,6 +59,7 @@ def build(
     """Create every resource of the stack; returns the stack outputs (ARCHITECTURE 3.3)."""
     s = loaded.settings
     adopt.register(adopt.targets(s))
+    retain_data()
     provider = db.Provider("workspace", host=s.workspace.host, profile=s.workspace.profile)
     opts = pulumi.ResourceOptions(provider=provider)
     tags = naming.tags(s, project, stack)
@@ -89,7 +91,15 @@ def build(
         "unity-catalog",
         UnityCatalogArgs(
             catalog=s.catalog,
-            catalog_grants=merge_grants(s.catalog.grants, run_as, JOB_CATALOG_PRIVILEGES),
+            # A created catalog is the stack's: it owns all access, the jobs' identity included. On a referenced
+            # (shared) catalog only the listed principals are managed: granting the jobs' identity there would
+            # revoke whatever else it holds on the catalog (Grant is authoritative per principal), and
+            # `pulumi destroy` would revoke all of it. What it must hold there is a prerequisite instead.
+            catalog_grants=(
+                merge_grants(s.catalog.grants, run_as, JOB_CATALOG_PRIVILEGES)
+                if s.catalog.create
+                else merge_grants(s.catalog.grants, None, ())
+            ),
             schemas=tuple(schemas),
             tags=tags,
             protect=s.protect_data,
@@ -198,6 +208,39 @@ def build(
             registered_model=health.registered_model,
         )
     return outputs
+
+
+def prerequisites(settings: StackSettings) -> list[str]:
+    """What must hold in the workspace before `pulumi up`, which this stack does not grant itself: on a
+    referenced catalog, the privileges of the identity running `pulumi up` and of the jobs' identity."""
+    if settings.catalog.create:
+        return []
+    catalog, run_as = settings.catalog.name, settings.deployment.run_as
+    needed = [
+        f"the identity running `pulumi up` holds USE_CATALOG and CREATE_SCHEMA on the catalog {catalog} (the stack "
+        "creates its schemas there)"
+    ]
+    if run_as is not None and run_as not in settings.catalog.grants:
+        needed.append(
+            f"the jobs' identity {run_as} (deployment.run_as) holds {', '.join(JOB_CATALOG_PRIVILEGES)} on the "
+            f"catalog {catalog}: the stack does not grant it on a catalog it does not own (that would revoke its "
+            f"other privileges there); grant it once, or list it under catalog.grants to have it managed"
+        )
+    return needed
+
+
+def retain_data() -> None:
+    """Make every resource of a type that holds data (infra.policy.DATA_TYPES, the list the policy checks too)
+    retain_on_delete, whichever component creates it: removing it from the program, `pulumi destroy` or a
+    replacement then leaves the data in the workspace. Call before creating any resource."""
+
+    def transformation(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+        if args.type_ not in DATA_TYPES or args.opts.retain_on_delete:
+            return None
+        retained = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(retain_on_delete=True))
+        return pulumi.ResourceTransformationResult(args.props, retained)
+
+    pulumi.runtime.register_stack_transformation(transformation)
 
 
 def _volumes(roles: Mapping[str, str]) -> dict[str, VolumeSpec]:

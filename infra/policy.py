@@ -34,6 +34,7 @@ REGISTERED_MODEL = "databricks:index/registeredModel:RegisteredModel"
 EXPERIMENT = "databricks:index/mlflowExperiment:MlflowExperiment"
 DIRECTORY = "databricks:index/directory:Directory"
 SECRET_SCOPE = "databricks:index/secretScope:SecretScope"
+WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
 
 DATA_TYPES: frozenset[str] = frozenset(
     {CATALOG, SCHEMA, VOLUME, FILE, SQL_TABLE, REGISTERED_MODEL, EXPERIMENT, DIRECTORY}
@@ -41,6 +42,10 @@ DATA_TYPES: frozenset[str] = frozenset(
 """Resource types that hold data: the program makes every one retain_on_delete, the data rule checks it, and the
 plan diff warns when one is replaced. (A secret scope holds data only when adopted: its values then are not the
 stack's; the program retains adopted scopes.)"""
+
+PROTECTED_IN_PRODUCTION: frozenset[str] = DATA_TYPES - {FILE}
+"""Data a production stack protects (Pulumi then refuses to delete or replace it). Not files: the wheel is
+content-addressed, so every new version is a new path and a replacement by design (the old file is retained)."""
 
 # How the engine wraps a secret value on the wire (pulumi.runtime.rpc); the offline plan keeps the wrapper.
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -61,6 +66,8 @@ NO_SECRETS = "no-plaintext-secrets"
 RETAINED = "data-retained"
 JOB_LIMITS = "job-tags-and-limits"
 WHEELS = "wheels-from-volume"
+PROTECTED = "prod-data-protected"
+PATHS = "paths-survive-files-api"
 
 RULES: dict[str, Rule] = {
     rule.id: rule
@@ -70,8 +77,13 @@ RULES: dict[str, Rule] = {
         Rule(NO_SECRETS, "No secret-looking value in plain job parameters, environment variables, Spark settings "
              "or tags: secrets reach jobs as {{secrets/<scope>/<key>}} or a <scope>/<key> reference.",
              frozenset({JOB, ENTITY_TAG})),
-        Rule(RETAINED, "Every schema and volume is retain_on_delete: dropping it from the program never deletes "
-             "its data.", frozenset({SCHEMA, VOLUME})),
+        Rule(RETAINED, "Everything that holds data (schemas, volumes, files, tables, models, experiments, ...) is "
+             "retain_on_delete: dropping it from the program never deletes its data.", DATA_TYPES),
+        Rule(PROTECTED, "In production, everything that holds data (but content-addressed files) is protected: "
+             "Pulumi refuses to delete or replace it.", PROTECTED_IN_PRODUCTION),
+        Rule(PATHS, "Uploaded files and the wheels jobs install have paths made only of characters the Files API "
+             "keeps (no + or space: it stores + as a space, pulumi-databricks#589).",
+             frozenset({FILE, WORKSPACE_FILE, JOB})),
         Rule(JOB_LIMITS, "Every job is tagged and has a timeout and max_concurrent_runs.", frozenset({JOB})),
         Rule(WHEELS, "Jobs install wheels only from the stack's wheels volume (built and uploaded by the program).",
              frozenset({JOB})),
@@ -98,11 +110,12 @@ def check(
     retain_on_delete: bool | None,
     production: bool,
     wheels_volume: str | None,
+    protect: bool | None = None,
     rules: Collection[str] | None = None,
 ) -> list[Violation]:
-    """Every violation of `rules` (default: all) by one resource. `retain_on_delete=None` means unknown (the
-    data rule is then not checked); `wheels_volume` is `/Volumes/<catalog>/<schema>/<volume>`, None if unknown
-    (the wheels rule is then not checked)."""
+    """Every violation of `rules` (default: all) by one resource. `retain_on_delete=None` or `protect=None` mean
+    unknown (the data rules are then not checked); `wheels_volume` is `/Volumes/<catalog>/<schema>/<volume>`, None
+    if unknown (the wheels rule is then not checked)."""
     wanted = RULES.keys() if rules is None else rules
     messages: list[tuple[str, str]] = []
     plain = _unwrap(inputs)
@@ -115,15 +128,48 @@ def check(
             messages += [(WHEELS, m) for m in _wheels(plain, wheels_volume)]
         if NO_SECRETS in wanted:
             messages += [(NO_SECRETS, m) for m in _job_secrets(inputs)]
+        if PATHS in wanted:
+            # Files in volumes and the workspace go through the Files API; URLs and other stores are not judged.
+            uploaded = [(w, p) for w, p in _job_wheels(plain) if p.startswith(("/Volumes/", "/Workspace/"))]
+            messages += [(PATHS, f"{w} installs {p}: {problem}") for w, p in uploaded if (problem := path_problem(p))]
     elif resource_type == ENTITY_TAG and NO_SECRETS in wanted:
         problem = _secret_problem(_text(inputs.get("tagKey")), inputs.get("tagValue"))
         if problem:
             messages.append((NO_SECRETS, f"tag {inputs.get('tagKey')}: {problem}"))
-    elif resource_type in (SCHEMA, VOLUME) and RETAINED in wanted and retain_on_delete is False:
-        kind = "schema" if resource_type == SCHEMA else "volume"
+    if resource_type in (FILE, WORKSPACE_FILE) and PATHS in wanted:
+        path = plain.get("path")
+        problem = path_problem(path) if isinstance(path, str) else None
+        if problem:
+            messages.append((PATHS, f"path {path}: {problem}"))
+    if resource_type in DATA_TYPES and RETAINED in wanted and retain_on_delete is False:
+        kind = _kind(resource_type)
         messages.append((RETAINED, f"this {kind} is not retain_on_delete: removing it from the program, or a change "
                          "that replaces it, would delete its data; create it with retain_on_delete=True"))  # fmt: skip
+    if resource_type in PROTECTED_IN_PRODUCTION and PROTECTED in wanted and production and protect is False:
+        messages.append((PROTECTED, f"this {_kind(resource_type)} is not protected in a production stack: a change "
+                         "that replaces it (a rename) would leave an empty new one in its place; remove "
+                         "deployment.protect_data: false"))  # fmt: skip
     return [Violation(rule, resource_type, name, message) for rule, message in messages]
+
+
+def _kind(resource_type: str) -> str:
+    """'databricks:index/sqlTable:SqlTable' -> 'sql table'."""
+    short = resource_type.rsplit(":", 1)[-1]
+    return re.sub(r"(?<!^)(?=[A-Z])", " ", short).lower()
+
+
+# What the Files API keeps as written in a path (pulumi-databricks#589: a `+` is stored as a space).
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._/=@-]+")
+
+
+def path_problem(path: str) -> str | None:
+    """Why this uploaded path would not arrive under its name, or None."""
+    if _SAFE_PATH.fullmatch(path):
+        return None
+    bad = sorted({c for c in path if not _SAFE_PATH.fullmatch(c)})
+    shown = ", ".join(repr(c) for c in bad)
+    return (f"holds {shown}, which the Files API does not keep as written (it stores + as a space); allowed: "
+            "letters, digits and . _ / = @ -")  # fmt: skip
 
 
 def check_plan(plan: Plan, *, production: bool) -> list[Violation]:
@@ -137,6 +183,7 @@ def check_plan(plan: Plan, *, production: bool) -> list[Violation]:
                 r.name,
                 r.inputs,
                 retain_on_delete=r.retain_on_delete,
+                protect=r.protect,
                 production=production,
                 wheels_volume=wheels_volume,
             )

@@ -5,7 +5,8 @@ name, every mapping's keys sorted, inputs as the engine receives them (camelCase
 replaced by "[secret]". Its key `secrets` gives each secret config key's state (a short hash of the
 committed ciphertext, "unset" or "plaintext"; infra.offline.secret_states), so that `python -m infra diff` can
 show a rotation without any value. `python -m infra preview` adds one more key after it, `violations`: the
-policy rules' findings (infra.policy).
+policy rules' findings (infra.policy). The human view also lists the plan's prerequisites (what must already
+hold in the workspace because the stack does not grant it); with --json they go to stderr, like the notes.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ _SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "Schema": lambda i: f"{i['catalogName']}.{i['name']}",
     "Volume": lambda i: f"{i['catalogName']}.{i['schemaName']}.{i['name']} ({i.get('volumeType')})",
     "Grants": lambda i: f"{_securable(i)}, authoritative: {_privileges(i['grants'])}",
-    "Grant": lambda i: f"{_securable(i)}, additive: {i['principal']}: {', '.join(i['privileges'])}",
+    "Grant": lambda i: f"{_securable(i)}, authoritative for {i['principal']} only: {', '.join(i['privileges'])}",
     "SecretScope": lambda i: f"{i.get('name')}",
     "Secret": lambda i: f"{i['scope']}/{i['key']} = {i.get('stringValue')}",
     "SecretAcl": lambda i: f"{i['scope']}: {i['principal']} {i['permission']}",
@@ -145,6 +146,9 @@ def to_text(plan: Plan) -> str:
     for name, (value, secret) in plan.outputs.items():
         shown = MASK if secret else json.dumps(_sorted(value), ensure_ascii=False)
         out.append(f"  {name.ljust(width)}  {shown}")
+    if plan.prerequisites:
+        out += ["", "Prerequisites (not granted by this stack; must hold before `pulumi up`)"]
+        out += [f"  - {item}" for item in plan.prerequisites]
     if plan.notes:
         out += ["", "Notes"] + [f"  - {note}" for note in plan.notes]
     return "\n".join(out) + "\n"

@@ -198,8 +198,10 @@ class CatalogSettings(Section):
     grants: dict[Principal, tuple[CatalogPrivilege, ...]] = Field(
         {},
         description="Privileges on the catalog, principal -> list. On a created catalog they are "
-        "authoritative (any other grant is removed); on a referenced catalog they are additive (each listed "
-        "principal's privileges are managed, other principals are left alone).",
+        "authoritative (any other grant is removed; the jobs' identity gets USE_CATALOG too). On a referenced "
+        "catalog they are authoritative per listed principal: each listed principal gets exactly these "
+        "privileges there (any other privilege it held on the catalog is revoked, and removing the entry revokes "
+        "them all); principals not listed, the jobs' identity included, are never touched.",
     )
 
     @model_validator(mode="after")

@@ -53,6 +53,7 @@ _PRODUCTION = "Whether the stack is production (default: from the stack config: 
 _WHEELS_VOLUME = "The wheels volume, /Volumes/<catalog>/<schema>/<volume> (default: from the stack config)."
 CONFIG: dict[str, PolicyConfigSchema] = {
     rules.RUN_AS: PolicyConfigSchema({"production": {"type": "boolean", "description": _PRODUCTION}}),
+    rules.PROTECTED: PolicyConfigSchema({"production": {"type": "boolean", "description": _PRODUCTION}}),
     rules.WHEELS: PolicyConfigSchema({"wheels_volume": {"type": "string", "description": _WHEELS_VOLUME}}),
 }
 
@@ -95,7 +96,7 @@ def validator(rule_id: str) -> Validation:
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         if args.resource_type not in rule.resource_types:
             return
-        production = _production(args) if rule_id == rules.RUN_AS else False
+        production = _production(args) if rule_id in (rules.RUN_AS, rules.PROTECTED) else False
         wheels_volume = _wheels_volume(args) if rule_id == rules.WHEELS else None
         retain = _retain_on_delete(args) if rule_id == rules.RETAINED else None
         if rule_id == rules.WHEELS and wheels_volume is None:
@@ -110,6 +111,7 @@ def validator(rule_id: str) -> Validation:
             args.name,
             props,
             retain_on_delete=retain,
+            protect=bool(args.opts.protect),
             production=production,
             wheels_volume=wheels_volume,
             rules=(rule_id,),

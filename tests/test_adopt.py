@@ -46,12 +46,14 @@ def by_key(plan: Plan) -> dict[tuple[str, str], Any]:
 
 
 def test_adopted_objects_carry_their_ids_and_nothing_else_changes() -> None:
-    """Done when: imported resources carry the given ids and nothing else changes."""
+    """Done when: imported resources carry the given ids, are retained (they were not this stack's to delete),
+    and nothing else changes."""
     fresh, adopted = by_key(program_plan()), by_key(program_plan({"adopt": ADOPT}))
     assert fresh.keys() == adopted.keys()  # nothing added or removed
     for key, resource in adopted.items():
         if key in IMPORTED:
             assert (resource.import_id, resource.id) == (IMPORTED[key], IMPORTED[key]), key
+            assert resource.retain_on_delete, key  # it existed before the stack: destroying the stack leaves it
         else:
             assert resource.import_id is None, key
         if key[0] in ("Job", "Resource", "Permissions"):
@@ -76,7 +78,10 @@ def test_the_preview_says_what_is_imported() -> None:
     from infra.preview import to_text
 
     text = to_text(program_plan({"adopt": ADOPT}))
-    assert "health-monitor-deployment  dev-agent-platform-agent-deployment (1 tasks)  [import 667754679146345]" in text
+    assert (
+        "health-monitor-deployment  dev-agent-platform-agent-deployment (1 tasks)  [retain_on_delete, import "
+        "667754679146345]" in text
+    )
     assert text.count("[import ") + text.count(", import ") == len(IMPORTED)
 
 

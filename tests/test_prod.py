@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
-from infra.offline import Plan, preview_stack, unwrap
+from infra.offline import Plan, preview_stack, read_stack_config, unwrap
 from infra.settings import SettingsError
 from tests.conftest import ROOT, parse
 
@@ -49,3 +52,48 @@ def test_a_prod_stack_without_a_run_as_principal_is_refused() -> None:
         parse({"environment": "prod"})
     with pytest.raises(SettingsError, match="must be a service principal in production mode"):
         parse({"environment": "prod", "deployment": {"run_as": "alice@example.com"}})
+
+
+# Settings whose values belong to one workspace (or one organisation): a production stack must set its own.
+WORKSPACE_SPECIFIC = {
+    "host", "profile", "run_as", "on_failure", "on_success", "job_permissions", "secret_readers", "grants",
+    "experiment_id", "cluster_id", "sql_warehouse_id", "policy_id", "endpoint_permissions",
+}  # fmt: skip
+
+
+def _specific_paths(value: object, path: str) -> set[str]:
+    if not isinstance(value, dict):
+        return set()
+    found = set()
+    for key, item in value.items():
+        here = f"{path}.{key}"
+        found |= {here} if key in WORKSPACE_SPECIFIC else _specific_paths(item, here)
+    return found
+
+
+def test_every_value_to_replace_before_the_first_deploy_is_listed_in_one_place() -> None:
+    """Pulumi.prod.yaml's header lists every workspace-specific value it holds (host, identities, groups,
+    experiment and cluster ids...), so nobody deploys production with another workspace's ids; adding such a
+    value without listing it fails here."""
+    config = read_stack_config(ROOT, "prod")
+    present: set[str] = set()
+    for key, text in config.values.items():
+        namespace, name = key.split(":", 1)
+        if namespace != "agent-platform":
+            continue
+        value = json.loads(text) if text.startswith(("{", "[")) else text
+        present |= {f"agent-platform:{name}"} if name in WORKSPACE_SPECIFIC else _specific_paths(value, key)
+    header = (ROOT / "Pulumi.prod.yaml").read_text().split("\nconfig:", 1)[0]
+    listed = set(re.findall(r"^#   - (agent-platform:\S+)", header, flags=re.MULTILINE))
+    assert listed == present
+
+
+def test_prod_has_its_own_compute() -> None:
+    """A cluster id belongs to one workspace: no stack reuses another stack's cluster id (prod runs seed 003's
+    jobs on serverless, so its plan names no cluster at all)."""
+    plan = preview_stack(ROOT, "prod")[0]
+    assert not [t for j in plan.all("Job") for t in unwrap(j.inputs)["tasks"] if "existingClusterId" in t]
+    ids: dict[str, str] = {}
+    for stack_file in sorted(ROOT.glob("Pulumi.*.yaml")):
+        for cluster_id in re.findall(r"\b\d{4}-\d{6}-[a-z0-9]{4,16}\b", stack_file.read_text()):
+            assert ids.setdefault(cluster_id, stack_file.name) == stack_file.name, cluster_id

@@ -104,7 +104,7 @@ class HealthMonitor(pulumi.ComponentResource):
             directory = db.Directory(
                 f"{name}-experiment-folder",
                 path=folder,
-                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),  # it may hold more than ours
+                opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=args.protect),  # may hold more
             )
             data = pulumi.ResourceOptions.merge(data, pulumi.ResourceOptions(depends_on=[directory]))
         experiment = db.MlflowExperiment(f"{name}-experiment", name=args.experiment_path, opts=data)

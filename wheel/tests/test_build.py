@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,10 +47,13 @@ def test_two_builds_give_the_same_bytes(wheel: Path, tmp_path: Path) -> None:
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(wheel.read_bytes()).hexdigest()
 
 
-def test_version_carries_the_source_hash(wheel: Path) -> None:
-    """The version's local label is the sources' hash, so pip on an existing cluster sees every change."""
+def test_version_carries_the_source_hash_in_characters_the_files_api_keeps(wheel: Path) -> None:
+    """The version is the sources' hash as a number (`0.1.0.dev<N>`), so pip on an existing cluster sees every
+    change, and the file name holds only letters, digits, dots, dashes and underscores: no `+`, which the Files
+    API would store as a space (pulumi-databricks#589)."""
     digest = _hook().source_hash(WHEEL_ROOT)  # type: ignore[attr-defined]
-    assert wheel.name == f"agent_jobs-0.1.0+g{digest[:8]}-py3-none-any.whl"
+    assert wheel.name == f"agent_jobs-0.1.0.dev{int(digest[:12], 16)}-py3-none-any.whl"
+    assert re.fullmatch(r"[A-Za-z0-9._-]+", wheel.name)
 
 
 def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path) -> None:
@@ -120,3 +124,34 @@ def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path, python: st
     assert location.startswith(str(venv)) and first_line.startswith("You are the MLflow evaluation agent")
     assert int(columns) > 0 and int(records) >= 10  # seed 002's evaluation records ship with the wheel
     assert packaged == "True True"  # the agent's models-from-code file and its prompts too
+
+
+def test_pip_replaces_an_installed_version_with_the_next_one(wheel: Path, tmp_path: Path) -> None:
+    """Done when: installing version A, then version B of the wheel into one environment (what an existing
+    cluster does when the job's library path changes) leaves B's code importable: the versions differ, so pip
+    replaces A instead of saying 'already installed' (it would keep A if the sources changed but the version
+    did not)."""
+    changed = tmp_path / "wheel-b"
+    shutil.copytree(WHEEL_ROOT, changed, ignore=shutil.ignore_patterns("tests", "__pycache__"))
+    init = changed / "src/agent_jobs/__init__.py"
+    init.write_text(init.read_text() + '\nBUILD_MARK = "version-b"\n')
+    env = {k: v for k, v in os.environ.items() if k != "SOURCE_DATE_EPOCH"}
+    subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path / "dist-b")],
+        cwd=changed, env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel_b,) = (tmp_path / "dist-b").glob("*.whl")
+    assert wheel_b.name != wheel.name
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    vpython = venv / "bin" / "python"
+    for built in (wheel, wheel_b):  # plain `pip install <path>`, as a cluster installs a library
+        subprocess.run(
+            [str(vpython), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(built)],
+            check=True,
+        )
+    shown = subprocess.run(
+        [str(vpython), "-c", "import agent_jobs; print(getattr(agent_jobs, 'BUILD_MARK', 'version-a'))"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert shown.stdout.strip() == "version-b"
