@@ -3,7 +3,7 @@
 - Reproducible: hatchling builds with fixed timestamps (SOURCE_DATE_EPOCH is cleared so a CI variable cannot
   change the bytes), so the same sources give the same file, a preview with unchanged sources shows no change,
   and a cached build is reused instead of rebuilt.
-- Content-versioned: the version is `0.1.0+g<hash of the sources>` (wheel/hatch_build.py, whose `source_hash`
+- Content-versioned: the version is `0.1.0.dev<N>` (wheel/hatch_build.py, whose `source_hash`
   this module uses too), so any change gives a new version and a new file name under the wheels volume.
 - Uploaded as content (`content_base64`) with an explicit `md5`: the plan depends on the sources only, not on
   where the checkout lives (a `source` path would differ between machines and show as a change).
