@@ -1,9 +1,9 @@
 """A real PostgreSQL 16 with pgvector for the serving tests and the benchmark (the pgserver package), started
 once per process and stopped at exit.
 
-Like Lakebase, the app connects as its own role (`app`) owning its database, and the role's password is
-checked (scram-sha-256 for `app`, trust only for the test's superuser): `set_password` rotates it, so the
-tests can make Postgres accept only the current OAuth token. pgvector 0.6 is not a trusted extension, so the
+Like Lakebase, the app connects as its own role owning its database, and the role's password is checked
+(scram-sha-256; trust only for the test's superuser): `set_password` rotates it, so the tests can make
+Postgres accept only the current OAuth token. pgvector 0.6 is not a trusted extension, so the
 superuser creates it in each database (on Lakebase it is available to the database owner).
 """
 
@@ -13,68 +13,78 @@ import atexit
 import functools
 import secrets
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-APP_ROLE = "app"
+
+@dataclass(frozen=True)
+class Database:
+    """A database owned by a role of the same name; `conninfo` has no password (`dsn` has the initial one)."""
+
+    name: str
+    conninfo: str
+    password: str
+
+    @property
+    def dsn(self) -> str:
+        return f"{self.conninfo} password={self.password}"
 
 
 @dataclass
 class Cluster:
     server: object
     socket_dir: str
-    admin_uri: str
 
     def admin(self, dbname: str = "postgres") -> psycopg.Connection:
         return psycopg.connect(f"host={self.socket_dir} dbname={dbname} user=postgres", autocommit=True)
 
-    def set_password(self, password: str | None) -> None:
+    def set_password(self, role: str, password: str | None) -> None:
+        """The role's password from now on (None: no password logs in); open sessions are not affected."""
         with self.admin() as conn:
-            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(APP_ROLE), sql.Literal(password)))
+            conn.execute(sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(role), sql.Literal(password)))
 
-    def new_database(self, name: str) -> str:
-        """A fresh database owned by the app role, with pgvector; returns the app's conninfo (no password)."""
+    def new_database(self, name: str) -> Database:
+        """A fresh database owned by a fresh login role `name`, with pgvector created in it."""
+        password = secrets.token_urlsafe(16)
+        ident = sql.Identifier(name)
         with self.admin() as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(name), sql.Identifier(APP_ROLE)))
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(password)))
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, ident))
         with self.admin(name) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        return self.conninfo(name)
+        return Database(name, f"host={self.socket_dir} dbname={name} user={name}", password)
 
-    def conninfo(self, dbname: str) -> str:
-        return f"host={self.socket_dir} dbname={dbname} user={APP_ROLE}"
-
-    def terminate_app_connections(self) -> int:
+    def terminate(self, role: str) -> int:
+        """Close every session of `role` (as a server restart or an idle timeout would)."""
         with self.admin() as conn:
             rows = conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (APP_ROLE,)
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (role,)
             ).fetchall()
         return len(rows)
 
 
 @functools.cache
 def cluster() -> Cluster:
-    import pgserver
+    with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR here, it falls back to /tmp
+        warnings.simplefilter("ignore")
+        import pgserver
 
-    root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
-    server = pgserver.get_server(root / "data", cleanup_mode="delete")
+        root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
+        pgdata = root / "data"
+        server = pgserver.get_server(pgdata, cleanup_mode="delete")
     atexit.register(server.cleanup)
-    uri = server.get_uri()
-    socket_dir = uri.split("host=", 1)[1].split("&", 1)[0]
-    pgdata = root / "data"
-    # The app role logs in with a password, checked; the superuser keeps trust (the test's admin connection).
+    socket_dir = server.get_uri().split("host=", 1)[1].split("&", 1)[0]
+    # Every role but the test's superuser logs in with a password, checked (pgserver trusts everyone).
     hba = pgdata / "pg_hba.conf"
-    rules = f"local all {APP_ROLE} scram-sha-256\nhost all {APP_ROLE} 127.0.0.1/32 scram-sha-256\n"
+    rules = "local all postgres trust\nlocal all all scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n"
     hba.write_text(rules + hba.read_text())
-    result = Cluster(server, socket_dir, uri)
+    result = Cluster(server, socket_dir)
     with result.admin() as conn:
         conn.execute("SELECT pg_reload_conf()")
-        conn.execute(
-            sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
-                sql.Identifier(APP_ROLE), sql.Literal(secrets.token_urlsafe(16))
-            )
-        )
     return result

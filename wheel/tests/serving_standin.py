@@ -70,6 +70,20 @@ def default_assessment(messages: list[dict[str, Any]]) -> str:
 class WorkspaceStandIn:
     def __init__(self, dim: int = 64) -> None:
         self.dim = dim
+        self.reset()
+        self.app = Starlette(routes=[
+            Route("/.well-known/databricks-config", self._config, methods=["GET"]),
+            Route("/serving-endpoints/{name}/invocations", self._invoke, methods=["POST"]),
+            Route("/api/2.0/fs/files/{path:path}", self._download, methods=["GET", "HEAD"]),
+            Route("/api/2.0/postgres/credentials", self._postgres_credential, methods=["POST"]),
+            Route("/api/2.0/database/credentials", self._database_credential, methods=["POST"]),
+        ])  # fmt: skip
+        self.url = ""
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def reset(self) -> None:
+        """Back to a healthy workspace with nothing recorded (a module's tests share one server)."""
         self.requests: list[dict[str, Any]] = []
         self.llm_delay_s = 0.0
         self.llm_hang_s = 0.0
@@ -82,18 +96,6 @@ class WorkspaceStandIn:
         self.tokens: list[str] = []
         self.on_token: Callable[[str], None] | None = None
         self.record = True
-        self.app = Starlette(
-            routes=[
-                Route("/.well-known/databricks-config", self._config, methods=["GET"]),
-                Route("/serving-endpoints/{name}/invocations", self._invoke, methods=["POST"]),
-                Route("/api/2.0/fs/files/{path:path}", self._download, methods=["GET", "HEAD"]),
-                Route("/api/2.0/postgres/credentials", self._postgres_credential, methods=["POST"]),
-                Route("/api/2.0/database/credentials", self._database_credential, methods=["POST"]),
-            ]
-        )
-        self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
 
     # --- lifecycle: a uvicorn server in a thread of the test process
 

@@ -10,7 +10,8 @@ a no-op). The exporter (SDK, batching, Zerobus) is configured elsewhere, before 
   status_code`, `gen_ai.usage.input_tokens` / `output_tokens` when the endpoint reports them);
 - `prompts.refresh` (INTERNAL, in the background): `prompts.source`, `prompts.loaded`, `prompts.failed`.
 
-No span carries a user's identity, a token, a prompt or an agent's data.
+No span carries a user's identity, a token, a prompt or an agent's data. The spans go to the global tracer
+provider (`opentelemetry.trace.set_tracer_provider`), or to the one given to `use_provider`.
 """
 
 from __future__ import annotations
@@ -39,9 +40,19 @@ _ROUTES = (
 )
 
 
+_provider: trace.TracerProvider | None = None
+
+
+def use_provider(provider: trace.TracerProvider | None) -> None:
+    """Send the app's spans to `provider` instead of the global one (None: back to the global one). For an
+    exporter that does not install itself globally, and for tests."""
+    global _provider
+    _provider = provider
+
+
 def tracer() -> trace.Tracer:
-    """The app's tracer: resolved on each call, so an SDK configured after import still receives the spans."""
-    return trace.get_tracer(TRACER_NAME)
+    """The app's tracer: resolved on each call, so a provider configured after import still gets the spans."""
+    return trace.get_tracer(TRACER_NAME, tracer_provider=_provider)
 
 
 def route_of(path: str) -> str | None:

@@ -31,7 +31,7 @@ class Transaction(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, str_strip_whitespace=True)
 
     transaction_id: str = Field(min_length=1, max_length=128, pattern=_TEXT)
-    amount: float = Field(ge=0, le=1e12)
+    amount: float = Field(ge=0, le=1e12, strict=True)  # a number, not a numeric string
     merchant: str = Field(min_length=1, max_length=256, pattern=_TEXT)
     currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
 
