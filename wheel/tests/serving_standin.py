@@ -69,7 +69,7 @@ def default_assessment(messages: list[dict[str, Any]]) -> str:
 
 class WorkspaceStandIn:
     def __init__(self, dim: int = 64) -> None:
-        self.dim = dim
+        self.default_dim = dim
         self.reset()
         self.app = Starlette(routes=[
             Route("/.well-known/databricks-config", self._config, methods=["GET"]),
@@ -84,6 +84,7 @@ class WorkspaceStandIn:
 
     def reset(self) -> None:
         """Back to a healthy workspace with nothing recorded (a module's tests share one server)."""
+        self.dim = self.default_dim
         self.requests: list[dict[str, Any]] = []
         self.llm_delay_s = 0.0
         self.llm_hang_s = 0.0
@@ -93,6 +94,7 @@ class WorkspaceStandIn:
         self.files: dict[str, bytes] = {}
         self.files_status: int | None = None
         self.token_lifetime_s = 3600.0
+        self.clock: Callable[[], float] = time.time  # what "now" is for the tokens' expiry
         self.tokens: list[str] = []
         self.on_token: Callable[[str], None] | None = None
         self.record = True
@@ -199,7 +201,7 @@ class WorkspaceStandIn:
         if self.on_token is not None:
             self.on_token(token)  # before answering: the token works the moment the app has it
         self.tokens.append(token)
-        expiry = datetime.fromtimestamp(time.time() + self.token_lifetime_s, tz=timezone.utc)
+        expiry = datetime.fromtimestamp(self.clock() + self.token_lifetime_s, tz=timezone.utc)
         return token, expiry.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     async def _postgres_credential(self, request: Request) -> Response:

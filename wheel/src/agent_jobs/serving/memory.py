@@ -123,6 +123,7 @@ class MemoryStore:
         max_size: int = 10,
         timeout_s: float = 10.0,
         retry_setup_s: float = _RETRY_SETUP_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.embeddings = embeddings
         self.schema = schema
@@ -131,6 +132,7 @@ class MemoryStore:
         self._password = password
         self._timeout = timeout_s
         self._retry_setup_s = retry_setup_s
+        self._sleep = sleep
         self._table = sql.SQL("{}.memories").format(sql.Identifier(schema))
         self.pool = AsyncConnectionPool(
             conninfo,
@@ -174,7 +176,7 @@ class MemoryStore:
 
     async def _retry_setup(self) -> None:
         while not self.ready:
-            await asyncio.sleep(self._retry_setup_s)
+            await self._sleep(self._retry_setup_s)
             try:
                 await self._setup()
             except MemorySchemaError as exc:
