@@ -43,7 +43,9 @@ def execute(data: dict[str, Any] | None = None, agent: str = "fraud_detector") -
     return {"agent_name": agent, "data": data if data is not None else TX}
 
 
-def test_the_seeds_request_is_decided_with_similar_cases_and_remembered(standin: WorkspaceStandIn, db: Database) -> None:
+def test_the_seeds_request_is_decided_with_similar_cases_and_remembered(
+    standin: WorkspaceStandIn, db: Database
+) -> None:
     """The seed's curl works end to end: the decision comes from the LLM, later requests see earlier ones as
     similar cases (pgvector retrieval), each transaction is embedded once, and memory records the user."""
 
@@ -82,7 +84,12 @@ def test_the_seeds_request_is_decided_with_similar_cases_and_remembered(standin:
         (b"{not json", USER, 422, "INVALID_REQUEST"),
         (b'{"agent_name": "fraud_detector", "data": {"amount": NaN}}', USER, 422, "INVALID_REQUEST"),
         (b'{"agent_name": "fraud_detector", "data": {"amount": Infinity}}', USER, 422, "INVALID_REQUEST"),
-        (b'{"agent_name": "fraud_detector", "data": ' + b'{"a": ' * 40 + b"1" + b"}" * 41, USER, 422, "INVALID_REQUEST"),
+        (
+            b'{"agent_name": "fraud_detector", "data": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+            USER,
+            422,
+            "INVALID_REQUEST",
+        ),
         (b"[" * 100_000 + b"]" * 100_000, USER, 413, "PAYLOAD_TOO_LARGE"),
         (b"[" * 1500 + b"]" * 1500, USER, 422, "INVALID_REQUEST"),
         (execute({**TX, "merchant": "Shop\u0000"}), USER, 422, "INVALID_REQUEST"),
@@ -95,9 +102,27 @@ def test_the_seeds_request_is_decided_with_similar_cases_and_remembered(standin:
         (execute({"amount": 5}), USER, 422, "INVALID_REQUEST"),
         (b"x" * 5000, USER, 413, "PAYLOAD_TOO_LARGE"),
     ],
-    ids=["no-identity", "malformed-identity", "unknown-agent", "empty", "not-json", "nan", "infinity", "too-deep",
-         "huge", "deep-brackets", "control-character", "no-data", "bad-agent-name", "data-not-object", "extra-key",
-         "negative-amount", "amount-as-string", "missing-fields", "over-body-limit"],  # fmt: skip
+    ids=[
+        "no-identity",
+        "malformed-identity",
+        "unknown-agent",
+        "empty",
+        "not-json",
+        "nan",
+        "infinity",
+        "too-deep",
+        "huge",
+        "deep-brackets",
+        "control-character",
+        "no-data",
+        "bad-agent-name",
+        "data-not-object",
+        "extra-key",
+        "negative-amount",
+        "amount-as-string",
+        "missing-fields",
+        "over-body-limit",
+    ],  # fmt: skip
 )
 def test_bad_requests_get_their_status_and_a_json_error(
     standin: WorkspaceStandIn, db: Database, body: Any, headers: dict[str, str], status: int, code: str

@@ -7,9 +7,9 @@
 
 A message names its agent and data like `/api/execute`'s body: a data part `{"agent_name", "data"}` (or a
 text part holding that JSON). The answer is one agent message with a data part `{"agent_name", "result"}`.
-An unknown agent or bad data is JSON-RPC's invalid params (-32602); a failing dependency is an internal error
-(-32603) whose message says which. The caller's identity reaches the agent from the request middleware;
-the forwarded headers are not copied into A2A's call state (they hold the user's token).
+An unknown agent or bad data is a task in state REJECTED, a failing dependency one in state FAILED, its
+status message a data part holding the app's JSON error (`{"error": {"code", "message", ...}}`). The caller's identity reaches the agent from the request middleware;
+the identity headers are not copied into A2A's call state (they hold the user's token).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.helpers import get_data_parts, get_text_parts, new_data_message
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.context import ServerCallContext
@@ -25,17 +26,17 @@ from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.server.request_handlers.response_helpers import agent_card_to_dict
 from a2a.server.routes import ServerCallContextBuilder, create_jsonrpc_routes
 from a2a.server.tasks import InMemoryTaskStore
-from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill
+from a2a.types.a2a_pb2 import AgentCapabilities, AgentCard, AgentInterface, AgentSkill, Task, TaskState, TaskStatus
 from a2a.utils.constants import AGENT_CARD_WELL_KNOWN_PATH, PROTOCOL_VERSION_1_0
-from a2a.utils.errors import InternalError, InvalidParamsError
+from a2a.utils.errors import InternalError
 from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agent_jobs.serving.errors import ServingError
+from agent_jobs.serving.errors import InvalidRequest, ServingError
 from agent_jobs.serving.execution import AgentRuntime
-from agent_jobs.serving.identity import LOCAL_IDENTITY, Identity
+from agent_jobs.serving.identity import IDENTITY_HEADERS, LOCAL_IDENTITY, Identity
 
 PREFIX = "/a2a"
 CARD_PATH = PREFIX + AGENT_CARD_WELL_KNOWN_PATH
@@ -52,46 +53,53 @@ def _request_of(parts: Any) -> tuple[str, Any]:
     for candidate in candidates:
         if isinstance(candidate, dict) and isinstance(candidate.get("agent_name"), str):
             return candidate["agent_name"], candidate.get("data")
-    raise InvalidParamsError(message='the message needs a data part {"agent_name": ..., "data": {...}}')
+    raise InvalidRequest('the message needs a data part {"agent_name": ..., "data": {...}}')
 
 
 class AgentsExecutor(AgentExecutor):
-    """Runs the agent a message names and answers with one message."""
+    """Runs the agent a message names and answers with one message; a failure is a task in a final state."""
 
     def __init__(self, runtime: AgentRuntime) -> None:
         self.runtime = runtime
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        if context.message is None:
-            raise InvalidParamsError(message="no message")
-        name, data = _request_of(context.message.parts)
         state = context.call_context.state
-        identity = state.get("identity") or LOCAL_IDENTITY
+        request_id = state.get("request_id", "")
         try:
-            result = await self.runtime.execute(
-                name, data, identity=identity, request_id=state.get("request_id", ""), transport="a2a"
-            )
+            if context.message is None:
+                raise InvalidRequest("no message")
+            name, data = _request_of(context.message.parts)
+            identity = state.get("identity") or LOCAL_IDENTITY
+            result = await self.runtime.execute(name, data, identity=identity, request_id=request_id, transport="a2a")
         except ServingError as exc:
-            if exc.status < 500:
-                raise InvalidParamsError(message=exc.message, data=exc.body()["error"]) from None
-            raise InternalError(message=exc.message, data=exc.body()["error"]) from None
-        await event_queue.enqueue_event(
-            new_data_message({"agent_name": name, "result": result}, context_id=context.context_id)
-        )
+            # The caller's mistake is a rejected task, a dependency's failure a failed one; both carry the app's
+            # JSON error as a data part (raising would make a2a-sdk log a traceback for an expected outcome).
+            final = TaskState.TASK_STATE_REJECTED if exc.status < 500 else TaskState.TASK_STATE_FAILED
+            status = TaskStatus(state=final, message=new_data_message(exc.body(request_id), context_id=context.context_id,
+                                                                     task_id=context.task_id))  # fmt: skip
+            await event_queue.enqueue_event(Task(id=context.task_id, context_id=context.context_id, status=status))
+            return
+        await event_queue.enqueue_event(new_data_message({"agent_name": name, "result": result}, context_id=context.context_id))  # fmt: skip
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         raise InternalError(message="executions are not cancellable: they finish within one request")
 
 
+_PRIVATE_HEADERS = frozenset({*IDENTITY_HEADERS, "authorization", "cookie"})
+
+
 class IdentityContextBuilder(ServerCallContextBuilder):
-    """A2A call state: the identity and request id the middleware set, and nothing from the raw headers."""
+    """A2A call state: the identity and request id the middleware set, and the request's headers (a2a-sdk
+    reads A2A-Version and extensions there) without the identity, token and cookie headers."""
 
     def build(self, request: Request) -> ServerCallContext:
         state: dict[str, Any] = {
             "identity": getattr(request.state, "identity", None),
             "request_id": getattr(request.state, "request_id", ""),
+            "headers": {k: v for k, v in request.headers.items() if k.lower() not in _PRIVATE_HEADERS},
         }
-        return ServerCallContext(state=state)
+        extensions = get_requested_extensions(request.headers.getlist(HTTP_EXTENSION_HEADER))
+        return ServerCallContext(state=state, requested_extensions=extensions)
 
 
 def agent_card(runtime: AgentRuntime, base_url: str, version: str) -> AgentCard:

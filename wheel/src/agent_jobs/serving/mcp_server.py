@@ -5,7 +5,8 @@ agent's `data` as the `data` argument, returning the agent's result), and `retri
 top_k)` returning the memories most similar to the query. The server is stateless with JSON responses (no
 session to keep, so any app instance answers any request). DNS-rebinding protection is off: the app is only
 reachable through the Databricks Apps proxy, which authenticates the user, and the request middleware refuses
-requests without the identity it forwards. A failure is a tool error whose text is the app's JSON error body.
+requests without the identity it forwards. A failure is a tool error whose text ends with the app's JSON
+error body (mcp prefixes "Error executing tool <name>: ").
 """
 
 from __future__ import annotations

@@ -220,6 +220,7 @@ class MemoryStore:
         if self._setup_task is not None:
             self._setup_task.cancel()
         await self.pool.close()
+        log.info("memory: pool closed")
 
     # --- queries
 
