@@ -122,7 +122,7 @@ def test_the_seeds_request_is_decided_with_similar_cases_and_remembered(
         "amount-as-string",
         "missing-fields",
         "over-body-limit",
-    ],  # fmt: skip
+    ],
 )
 def test_bad_requests_get_their_status_and_a_json_error(
     standin: WorkspaceStandIn, db: Database, body: Any, headers: dict[str, str], status: int, code: str

@@ -112,20 +112,22 @@ def test_mcp_tools_through_the_real_client(server: Server) -> None:
     tool error, and a failing dependency is a tool error carrying the app's JSON error."""
 
     async def scenario() -> dict[str, Any]:
-        async with httpx2.AsyncClient(headers=USER, timeout=30) as http:
-            async with streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write):
-                async with ClientSession(read, write) as session:
-                    await session.initialize()
-                    tools = await session.list_tools()
-                    decided = await session.call_tool("fraud_detector", {"data": {**TX, "transaction_id": "mcp-1"}})
-                    found = await session.call_tool("retrieve_memory", {"query": "Electronics Store 5000", "agent_id": "fraud_detector", "top_k": 3})  # fmt: skip
-                    bad = await session.call_tool("fraud_detector", {"data": {"amount": -1}})
-                    server.standin.llm_status = 503
-                    try:
-                        failing = await session.call_tool("fraud_detector", {"data": TX})
-                    finally:
-                        server.standin.llm_status = None
-                    return {"tools": tools, "decided": decided, "found": found, "bad": bad, "failing": failing}
+        async with (
+            httpx2.AsyncClient(headers=USER, timeout=30) as http,
+            streamable_http_client(f"{server.url}/mcp", http_client=http) as (read, write),
+            ClientSession(read, write) as session,
+        ):
+            await session.initialize()
+            tools = await session.list_tools()
+            decided = await session.call_tool("fraud_detector", {"data": {**TX, "transaction_id": "mcp-1"}})
+            found = await session.call_tool("retrieve_memory", {"query": "Electronics Store 5000", "agent_id": "fraud_detector", "top_k": 3})  # fmt: skip
+            bad = await session.call_tool("fraud_detector", {"data": {"amount": -1}})
+            server.standin.llm_status = 503
+            try:
+                failing = await session.call_tool("fraud_detector", {"data": TX})
+            finally:
+                server.standin.llm_status = None
+            return {"tools": tools, "decided": decided, "found": found, "bad": bad, "failing": failing}
 
     result = run(scenario())
     tools = {t.name: t for t in result["tools"].tools}

@@ -8,8 +8,9 @@
 A message names its agent and data like `/api/execute`'s body: a data part `{"agent_name", "data"}` (or a
 text part holding that JSON). The answer is one agent message with a data part `{"agent_name", "result"}`.
 An unknown agent or bad data is a task in state REJECTED, a failing dependency one in state FAILED, its
-status message a data part holding the app's JSON error (`{"error": {"code", "message", ...}}`). The caller's identity reaches the agent from the request middleware;
-the identity headers are not copied into A2A's call state (they hold the user's token).
+status message a data part holding the app's JSON error (`{"error": {"code", "message", ...}}`). The
+caller's identity reaches the agent from the request middleware; the identity headers are not copied into
+A2A's call state (they hold the user's token).
 """
 
 from __future__ import annotations
@@ -75,11 +76,12 @@ class AgentsExecutor(AgentExecutor):
             # The caller's mistake is a rejected task, a dependency's failure a failed one; both carry the app's
             # JSON error as a data part (raising would make a2a-sdk log a traceback for an expected outcome).
             final = TaskState.TASK_STATE_REJECTED if exc.status < 500 else TaskState.TASK_STATE_FAILED
-            status = TaskStatus(state=final, message=new_data_message(exc.body(request_id), context_id=context.context_id,
-                                                                     task_id=context.task_id))  # fmt: skip
+            reply = new_data_message(exc.body(request_id), context_id=context.context_id, task_id=context.task_id)
+            status = TaskStatus(state=final, message=reply)
             await event_queue.enqueue_event(Task(id=context.task_id, context_id=context.context_id, status=status))
             return
-        await event_queue.enqueue_event(new_data_message({"agent_name": name, "result": result}, context_id=context.context_id))  # fmt: skip
+        answer = new_data_message({"agent_name": name, "result": result}, context_id=context.context_id)
+        await event_queue.enqueue_event(answer)
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         raise InternalError(message="executions are not cancellable: they finish within one request")
