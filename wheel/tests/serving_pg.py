@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import logging
 import secrets
 import tempfile
 import warnings
@@ -71,6 +72,7 @@ class Cluster:
 
 @functools.cache
 def cluster() -> Cluster:
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl command it runs at INFO
     with warnings.catch_warnings():  # platformdirs: no XDG_RUNTIME_DIR here, it falls back to /tmp
         warnings.simplefilter("ignore")
         import pgserver

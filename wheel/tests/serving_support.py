@@ -9,7 +9,7 @@ import itertools
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any, TypeVar
 
-import httpx
+import httpx2 as httpx
 from serving_pg import Database
 from serving_standin import CHAT, EMBEDDINGS, WorkspaceStandIn
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 import pytest
 from databricks.sdk import WorkspaceClient
 from serving_pg import Database, cluster

@@ -140,7 +140,7 @@ class MemoryStore:
             min_size=min_size,
             max_size=max_size,
             open=False,
-            configure=register_vector_async,
+            configure=_configure,
             check=AsyncConnectionPool.check_connection,
             name="agent-memory",
             timeout=timeout_s,
@@ -314,6 +314,13 @@ class MemoryStore:
         except (PoolTimeout, psycopg.Error) as exc:
             return "down", _describe(exc, brief=True)
         return "ok", f"{(time.monotonic() - started) * 1000:.1f} ms"
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Each new connection: pgvector's types, and autocommit (every statement is its own transaction, which
+    spares the BEGIN and COMMIT round trips of an implicit transaction)."""
+    await register_vector_async(conn)
+    await conn.set_autocommit(True)
 
 
 def _check_agent_id(agent_id: str) -> None:
