@@ -9,7 +9,7 @@ prints requests per second, p50 and p99 latency, and the app's own share: latenc
 it asserts nothing but that every request succeeded, and it stops by itself.
 
     python wheel/bench/bench_app.py [--requests-per-client N] [--concurrency 1 10 50]
-    python wheel/bench/bench_app.py --serve    # the app on :8000 in local mode against the stand-ins, until ^C
+    python wheel/bench/bench_app.py --serve [--port 8000]   # the app in local mode against the stand-ins, until ^C
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -233,9 +234,14 @@ def bench(concurrency: Sequence[int], per_client: int) -> None:
     print(f"{'app code (the rest)':<24} {own:>8.2f}")
 
 
-def serve() -> None:
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def serve(port: int) -> None:
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like ^C: the app, the stand-in and Postgres end too
     log_dir = Path(tempfile.mkdtemp(prefix="serve-app-"))
-    with processes(True, 8000, log_dir) as (url, _, _):
+    with processes(True, port, log_dir) as (url, _, _):
         print(f"the app (local mode) is at {url}, against the stand-ins; logs in {log_dir}. ^C stops it.")
         try:
             while True:
@@ -251,9 +257,10 @@ def main() -> None:
     parser.add_argument("--requests-per-client", type=int, default=0,
                         help="requests each client sends (default: 200 at 1 client, 20 each beyond)")  # fmt: skip
     parser.add_argument("--serve", action="store_true", help="run the app against the stand-ins until ^C")
+    parser.add_argument("--port", type=int, default=8000, help="the app's port with --serve")
     args = parser.parse_args()
     if args.serve:
-        serve()
+        serve(args.port)
         return
     bench(args.concurrency, args.requests_per_client)
 
