@@ -235,6 +235,31 @@ def test_memory_down_at_start_is_503_not_a_crash(standin: WorkspaceStandIn, tmp_
     assert "pw" not in failed.text
 
 
+def test_memory_failing_while_serving_is_503_and_health_says_so(standin: WorkspaceStandIn) -> None:
+    """When the database stops accepting the app mid-run (sessions dropped, the login refused), requests are
+    503 with a JSON error naming memory and no credentials, /health turns 503, and no LLM call is made."""
+    pg = cluster()
+    own = pg.new_database("serving_app_down")
+
+    async def scenario() -> tuple[Any, Any, Any, int]:
+        async with serving(settings_for(standin, own, SERVING_PG_TIMEOUT_S="0.5")) as (client, _):
+            ok = await client.post("/api/execute", json=execute(), headers=USER)
+            chats = len(standin.calls(f"/serving-endpoints/{CHAT}/"))
+            pg.set_password(own.name, "rotated-away")
+            pg.terminate(own.name)
+            failed = await client.post("/api/execute", json=execute(), headers=USER)
+            health = await client.get("/health")
+            return ok, failed, health, len(standin.calls(f"/serving-endpoints/{CHAT}/")) - chats
+
+    ok, failed, health, chats_after = run(scenario())
+    assert ok.status_code == 200
+    assert failed.status_code == 503 and failed.json()["error"]["code"] == "UNAVAILABLE"
+    assert failed.json()["error"]["message"].startswith("memory: ")
+    assert own.password not in failed.text and "rotated-away" not in failed.text
+    assert health.status_code == 503 and health.json()["dependencies"]["memory"]["state"] == "down"
+    assert chats_after == 0  # retrieval failed before the LLM was asked
+
+
 class _Broken(BaseModel):
     pass
 

@@ -143,6 +143,7 @@ def build_services(
         password=password,
         min_size=settings.pool_min_size,
         max_size=settings.pool_max_size,
+        timeout_s=settings.pg_timeout_s,
     )
     source: PromptSource | None = None
     if settings.prompts_volume_path:

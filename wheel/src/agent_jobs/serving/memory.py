@@ -304,12 +304,12 @@ class MemoryStore:
             return int(rows[0]["id"])
 
     async def health(self) -> tuple[str, str | None]:
-        """("ok", None) when a query answers within 2 s, ("down", why) otherwise."""
+        """("ok", latency) when a query answers within 2 s (or the pool timeout), ("down", why) otherwise."""
         if not self.ready:
             return "down", self.error
         started = time.monotonic()
         try:
-            async with self.pool.connection(timeout=2.0) as conn:
+            async with self.pool.connection(timeout=min(2.0, self._timeout)) as conn:
                 await conn.execute("SELECT 1")
         except (PoolTimeout, psycopg.Error) as exc:
             return "down", _describe(exc, brief=True)

@@ -92,6 +92,8 @@ SOURCES: tuple[Source, ...] = (
     Source("memory_schema", "SERVING_MEMORY_SCHEMA", None, "Postgres schema of the memory tables (created on start)."),
     Source("pool_min_size", "SERVING_POOL_MIN_SIZE", None, "Connections the memory pool keeps open."),
     Source("pool_max_size", "SERVING_POOL_MAX_SIZE", None, "Connections the memory pool may open."),
+    Source("pg_timeout_s", "SERVING_PG_TIMEOUT_S", None,
+           "Seconds to wait for a database connection (then 503) and to log in."),
     Source("token_refresh_margin_s", "SERVING_TOKEN_REFRESH_MARGIN_S", None,
            "Fetch a new Postgres OAuth token this many seconds before the current one expires."),
     Source("prompts_volume", "SERVING_PROMPTS_VOLUME", None,
@@ -146,6 +148,7 @@ class ServingSettings(BaseModel):
     memory_schema: Identifier = Field("agent_memory", description=_d("memory_schema"))
     pool_min_size: int = Field(1, ge=0, le=50, description=_d("pool_min_size"))
     pool_max_size: int = Field(10, ge=1, le=100, description=_d("pool_max_size"))
+    pg_timeout_s: float = Field(10.0, gt=0, le=120, description=_d("pg_timeout_s"))
     token_refresh_margin_s: float = Field(300.0, ge=30, le=1800, description=_d("token_refresh_margin_s"))
     prompts_volume: VolumeRef | None = Field(None, description=_d("prompts_volume"))
     prompts_dir: Path | None = Field(None, description=_d("prompts_dir"))
