@@ -24,9 +24,11 @@ from psycopg import sql
 
 @dataclass(frozen=True)
 class Database:
-    """A database owned by a role of the same name; `conninfo` has no password (`dsn` has the initial one)."""
+    """A database and the login role the app uses there; `conninfo` has no password (`dsn` has the initial
+    one)."""
 
     name: str
+    role: str
     conninfo: str
     password: str
 
@@ -59,7 +61,17 @@ class Cluster:
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, ident))
         with self.admin(name) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        return Database(name, f"host={self.socket_dir} dbname={name} user={name}", password)
+        return Database(name, name, f"host={self.socket_dir} dbname={name} user={name}", password)
+
+    def new_role(self, db: Database, role: str) -> Database:
+        """Another login role that may create schemas in `db` (much cheaper than a new database)."""
+        password = secrets.token_urlsafe(16)
+        ident = sql.Identifier(role)
+        with self.admin() as conn:
+            conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(ident))
+            conn.execute(sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(ident, sql.Literal(password)))
+            conn.execute(sql.SQL("GRANT CONNECT, CREATE ON DATABASE {} TO {}").format(sql.Identifier(db.name), ident))
+        return Database(db.name, role, f"host={self.socket_dir} dbname={db.name} user={role}", password)
 
     def terminate(self, role: str) -> int:
         """Close every session of `role` (as a server restart or an idle timeout would)."""

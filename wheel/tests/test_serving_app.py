@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel
 from serving_pg import Database, cluster
-from serving_standin import CHAT, EMBEDDINGS, WorkspaceStandIn
+from serving_standin import CHAT, EMBEDDINGS, TOKEN, WorkspaceStandIn
 from serving_support import TX, USER, run, serving, settings_for
 
 from agent_jobs.serving import telemetry
@@ -219,10 +219,28 @@ def test_health_reports_each_dependency(standin: WorkspaceStandIn, db: Database)
     assert deps["llm"]["endpoint"] == CHAT
 
 
+def test_without_databricks_host_the_sdk_profile_names_the_workspace(standin: WorkspaceStandIn, db: Database) -> None:
+    """Run locally with only a databricks-sdk profile (no DATABRICKS_HOST, no endpoints URL): the endpoints
+    are under the profile's workspace, called with its credentials."""
+    from databricks.sdk import WorkspaceClient
+
+    settings = settings_for(standin, db, SERVING_ENDPOINTS_URL="")
+    assert settings.endpoints_base is None
+    agents = discover()
+    services = build_services(settings, agents, workspace=WorkspaceClient(host=standin.url, token=TOKEN))
+
+    async def scenario() -> Any:
+        async with serving(settings, services) as (client, _):
+            return await client.post("/api/execute", json=execute(), headers=USER)
+
+    assert run(scenario()).status_code == 200
+    assert standin.calls(f"/serving-endpoints/{CHAT}/")[0]["authorization"] == f"Bearer {TOKEN}"
+
+
 def test_memory_down_at_start_is_503_not_a_crash(standin: WorkspaceStandIn, tmp_path: Path) -> None:
     """With the database unreachable the app still starts: /health and /api/execute answer 503 with the
     reason, instead of a process that will not start or a 500."""
-    unreachable = Database("gone", f"host={tmp_path} dbname=gone user=gone", "pw")
+    unreachable = Database("gone", "gone", f"host={tmp_path} dbname=gone user=gone", "pw")
 
     async def scenario() -> tuple[Any, Any]:
         async with serving(settings_for(standin, unreachable)) as (client, _):
@@ -235,18 +253,18 @@ def test_memory_down_at_start_is_503_not_a_crash(standin: WorkspaceStandIn, tmp_
     assert "pw" not in failed.text
 
 
-def test_memory_failing_while_serving_is_503_and_health_says_so(standin: WorkspaceStandIn) -> None:
+def test_memory_failing_while_serving_is_503_and_health_says_so(standin: WorkspaceStandIn, db: Database) -> None:
     """When the database stops accepting the app mid-run (sessions dropped, the login refused), requests are
     503 with a JSON error naming memory and no credentials, /health turns 503, and no LLM call is made."""
     pg = cluster()
-    own = pg.new_database("serving_app_down")
+    own = pg.new_role(db, "serving_app_down")
 
     async def scenario() -> tuple[Any, Any, Any, int]:
         async with serving(settings_for(standin, own, SERVING_PG_TIMEOUT_S="0.5")) as (client, _):
             ok = await client.post("/api/execute", json=execute(), headers=USER)
             chats = len(standin.calls(f"/serving-endpoints/{CHAT}/"))
-            pg.set_password(own.name, "rotated-away")
-            pg.terminate(own.name)
+            pg.set_password(own.role, "rotated-away")
+            pg.terminate(own.role)
             failed = await client.post("/api/execute", json=execute(), headers=USER)
             health = await client.get("/health")
             return ok, failed, health, len(standin.calls(f"/serving-endpoints/{CHAT}/")) - chats

@@ -43,10 +43,15 @@ def standin(workspace: WorkspaceStandIn) -> WorkspaceStandIn:
     return workspace
 
 
+@pytest.fixture(scope="module")
+def database() -> Database:
+    return cluster().new_database("serving_memory")
+
+
 @pytest.fixture
-def db() -> Database:
-    """A database per test: the token tests rotate its role's password."""
-    return cluster().new_database(f"mem_{secrets.token_hex(4)}")
+def db(database: Database) -> Database:
+    """A role of its own per test: the token tests rotate its password."""
+    return cluster().new_role(database, f"mem_{secrets.token_hex(4)}")
 
 
 def store_for(standin: WorkspaceStandIn, http: httpx.AsyncClient, conninfo: str, **kwargs: Any) -> MemoryStore:
@@ -98,7 +103,7 @@ def test_the_app_creates_its_tables_once_and_owns_them(standin: WorkspaceStandIn
     with cluster().admin(db.name) as conn:
         owner = conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = %s AND tablename = 'memories'", (schema,)).fetchone()  # fmt: skip
         index = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = %s AND indexname = 'memories_embedding_hnsw_idx'", (schema,)).fetchone()  # fmt: skip
-    assert owner == (db.name,)
+    assert owner == (db.role,)
     assert index is not None and "hnsw" in index[0] and "vector_cosine_ops" in index[0]
 
 
@@ -158,7 +163,7 @@ def test_a_lakebase_token_that_expires_mid_test_is_replaced_before_a_new_connect
     app's connections, the next query opens a connection with a freshly fetched token and succeeds; a provider
     that kept the old token fails the same way (so the test can fail)."""
     pg = cluster()
-    standin.on_token = lambda token: pg.set_password(db.name, token)  # only the current token logs in
+    standin.on_token = lambda token: pg.set_password(db.role, token)  # only the current token logs in
     standin.token_lifetime_s = 3600
     workspace = WorkspaceClient(host=standin.url, token=TOKEN)
     clock = Clock()
@@ -182,8 +187,8 @@ def test_a_lakebase_token_that_expires_mid_test_is_replaced_before_a_new_connect
 
             # An hour later the token has expired: Lakebase no longer accepts it and has closed the sessions.
             clock.now += 3601
-            pg.set_password(db.name, secrets.token_urlsafe(16))
-            pg.terminate(db.name)
+            pg.set_password(db.role, secrets.token_urlsafe(16))
+            pg.terminate(db.role)
             after = len(await memory.retrieve("electronics", "fraud_detector"))
             with pytest.raises(Unavailable) as refused:
                 await keeper.retrieve("electronics", "fraud_detector")

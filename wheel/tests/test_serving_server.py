@@ -52,7 +52,7 @@ def server() -> Iterator[Server]:
     pg = cluster()
     db = pg.new_database("serving_server")
     with WorkspaceStandIn(dim=DIM) as standin:
-        standin.on_token = lambda token: pg.set_password(db.name, token)
+        standin.on_token = lambda token: pg.set_password(db.role, token)
         standin.files[f"{VOLUME}/base/fraud_detector.md"] = b"VOLUME BASE PROMPT: answer with the JSON assessment."
         port = _free_port()
         env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "TMPDIR") if k in os.environ}
@@ -60,7 +60,7 @@ def server() -> Iterator[Server]:
             "DATABRICKS_HOST": standin.url, "DATABRICKS_TOKEN": TOKEN, "DATABRICKS_APP_PORT": str(port),
             "SERVING_BIND_HOST": "127.0.0.1", "SERVING_LLM_ENDPOINT": CHAT, "SERVING_EMBEDDINGS_ENDPOINT": EMBEDDINGS,
             "SERVING_EMBEDDING_DIM": str(DIM), "PGHOST": pg.socket_dir, "PGPORT": "5432", "PGDATABASE": db.name,
-            "PGUSER": db.name, "LAKEBASE_ENDPOINT": ENDPOINT, "SERVING_PROMPTS_VOLUME": VOLUME,
+            "PGUSER": db.role, "LAKEBASE_ENDPOINT": ENDPOINT, "SERVING_PROMPTS_VOLUME": VOLUME,
         })  # fmt: skip
         process = subprocess.Popen([sys.executable, "-m", "agent_jobs.serving"], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.STDOUT, text=True)  # fmt: skip

@@ -76,7 +76,6 @@ LOCAL = {"SERVING_LLM_ENDPOINT": "llm", "SERVING_EMBEDDINGS_ENDPOINT": "emb", "S
         ({"LAKEBASE_ENDPOINT": "projects/a/branches/b/endpoints/c"}, "PGUSER", "PGHOST and PGUSER"),
         ({"SERVING_POOL_MIN_SIZE": "20", "SERVING_POOL_MAX_SIZE": "5"}, "SERVING_POOL_MIN_SIZE", "must not exceed"),
         ({"SERVING_PROMPTS_VOLUME": "/Volumes/a/b/c", "SERVING_PROMPTS_DIR": "/tmp"}, "SERVING_PROMPTS_DIR", "not both"),
-        ({"SERVING_ENDPOINTS_URL": None}, "SERVING_ENDPOINTS_URL", "DATABRICKS_HOST"),
         ({"SERVING_LOG_LEVEL": "LOUD"}, "SERVING_LOG_LEVEL", "DEBUG"),
         ({"PGSSLMODE": "sometimes", "SERVING_PG_DSN": None, "PGHOST": "h"}, "PGSSLMODE", "require"),
     ],

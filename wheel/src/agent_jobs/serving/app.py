@@ -106,13 +106,16 @@ def build_services(
 ) -> Services:
     """The services from the settings; `workspace` (a databricks-sdk WorkspaceClient) is created when needed."""
     http = http or httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+    base = settings.endpoints_base
     if endpoint_headers is None:
-        if settings.databricks_host is None:  # an endpoints URL without a workspace: a local stand-in
-            endpoint_headers = static_headers(None)
+        if settings.endpoints_url is not None and settings.databricks_host is None:
+            endpoint_headers = static_headers(None)  # an endpoints URL without a workspace: a local stand-in
         else:
             workspace = workspace or _workspace()
             endpoint_headers = databricks_headers(workspace.config)
-    base = settings.endpoints_base
+    if base is None:  # no DATABRICKS_HOST: the host of databricks-sdk's profile (local runs)
+        workspace = workspace or _workspace()
+        base = f"{str(workspace.config.host).rstrip('/')}/serving-endpoints"
     llm = ChatClient(
         http, base, settings.llm_endpoint, endpoint_headers, settings.llm_timeout_s, max_tokens=settings.llm_max_tokens
     )

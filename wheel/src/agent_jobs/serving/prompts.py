@@ -37,6 +37,7 @@ from agent_jobs.serving.telemetry import tracer
 log = logging.getLogger(__name__)
 
 MAX_PROMPT_CHARS = 256 * 1024
+MAX_PROMPT_BYTES = 4 * MAX_PROMPT_CHARS
 _VERSION = re.compile(r"^[\x21-\x7e]{1,128}$")
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -81,11 +82,13 @@ class VolumeSource:
 
         try:
             response = self.workspace.files.download(path)
-            data = response.contents.read(MAX_PROMPT_CHARS * 4 + 1)
+            data = response.contents.read(MAX_PROMPT_BYTES + 1)
         except NotFound:
             return None
         except Exception as exc:  # permission, network, throttling: keep what we have
             raise PromptSourceError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        if len(data) > MAX_PROMPT_BYTES:
+            raise PromptSourceError(f"{path}: larger than {MAX_PROMPT_BYTES} bytes")
         try:
             return bytes(data).decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -188,19 +188,16 @@ class ServingSettings(BaseModel):
             raise _Rule("pool_min_size", f"must not exceed SERVING_POOL_MAX_SIZE ({self.pool_max_size})")
         if self.prompts_volume and self.prompts_dir:
             raise _Rule("prompts_dir", "give either SERVING_PROMPTS_VOLUME or --prompts-dir, not both")
-        if self.endpoints_url is None and self.databricks_host is None:
-            raise _Rule(
-                "endpoints_url",
-                "the serving endpoints need DATABRICKS_HOST (Databricks Apps sets it) or "
-                "--endpoints-url / SERVING_ENDPOINTS_URL",
-            )
         return self
 
     @property
-    def endpoints_base(self) -> str:
-        """Where `<name>/invocations` of each serving endpoint is."""
+    def endpoints_base(self) -> str | None:
+        """Where `<name>/invocations` of each serving endpoint is; None: under the host databricks-sdk finds in
+        its own configuration (a profile), resolved when the app is built."""
         if self.endpoints_url:
             return self.endpoints_url.rstrip("/")
+        if self.databricks_host is None:
+            return None
         host = str(self.databricks_host)
         host = host if host.startswith(("http://", "https://")) else f"https://{host}"
         return f"{host.rstrip('/')}/serving-endpoints"
