@@ -13,6 +13,7 @@ import atexit
 import functools
 import logging
 import secrets
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -92,6 +93,7 @@ def cluster() -> Cluster:
         root = Path(tempfile.mkdtemp(prefix="serving-pg-"))
         pgdata = root / "data"
         server = pgserver.get_server(pgdata, cleanup_mode="delete")
+    atexit.register(shutil.rmtree, root, True)  # runs last: after the server stopped and deleted its data
     atexit.register(server.cleanup)
     socket_dir = server.get_uri().split("host=", 1)[1].split("&", 1)[0]
     # Every role but the test's superuser logs in with a password, checked (pgserver trusts everyone).
