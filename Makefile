@@ -34,3 +34,9 @@ test: install lint
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .wheel-cache
+
+# The serving app's benchmark (seed 001): the app under uvicorn, stand-ins of the serving endpoints (the LLM a
+# fixed 20 ms), a real PostgreSQL with pgvector; req/s and p50/p99 of POST /api/execute at 1, 10, 50 clients.
+.PHONY: bench-app
+bench-app: install
+	$(BIN)/python wheel/bench/bench_app.py
