@@ -42,6 +42,7 @@ MAX_PATHS = 20  # changed paths listed per resource
 MAX_BYTES = 64 * 1024 * 1024  # a plan is ~200 KB; anything near this is not one
 MAX_DEPTH = 64  # a plan nests ~10 deep; the comparison recurses, so deeper is refused up front
 MAX_TASK_KEY = 100  # the Jobs API's limit on a task key
+MAX_PAIRS = 250_000  # list lengths multiplied, beyond which items are compared by position (no sequence diff)
 STRICT_EXIT = 4  # `diff --strict`: a resource that holds data would be replaced or removed
 
 _T = "databricks:index/"
@@ -397,6 +398,14 @@ def _list_changes(old: list[Any], new: list[Any], path: str) -> Iterator[str]:
         yield from (_line(f"{path}[{i}]", o, None, "new") for i, o in enumerate(old) if o[key] not in after)
         return
     a, b = ([json.dumps(v, sort_keys=True) for v in side] for side in (old, new))
+    if len(a) * len(b) > MAX_PAIRS:  # a sequence diff is quadratic: huge lists are compared item by item
+        for i in range(max(len(a), len(b))):
+            if i >= len(a) or i >= len(b):
+                yield _line(f"{path}[{i}]", old[i] if i < len(a) else None, new[i] if i < len(b) else None,
+                            "old" if i >= len(a) else "new")  # fmt: skip
+            elif a[i] != b[i]:
+                yield from changes(old[i], new[i], f"{path}[{i}]")
+        return
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if op == "replace" and i2 - i1 == j2 - j1:
             for i, j in zip(range(i1, i2), range(j1, j2), strict=True):

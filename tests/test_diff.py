@@ -10,6 +10,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -458,3 +459,17 @@ def test_a_huge_or_binary_file_is_refused_without_reading_it(
         assert (code, out) == (2, "") and err == f"error: {tmp_path / name}.json: {expected}" + (
             ": not an offline preview document\n" if name == "huge" else "\n"
         )
+
+
+def test_huge_lists_are_compared_in_linear_time(full: Doc) -> None:
+    """A sequence diff is quadratic: two 30,000-item lists that differ at the end (the worst case for it) are
+    compared item by item instead, in well under a second of work, and the comment stays short."""
+    base, head = copy.deepcopy(full), copy.deepcopy(full)
+    schema = next(r for r in base["resources"] if r["type"] == SCHEMA)
+    schema["inputs"]["properties"] = ["same"] * 30_000
+    changed = next(r for r in head["resources"] if r["type"] == SCHEMA and r["name"] == schema["name"])
+    changed["inputs"]["properties"] = ["same"] * 29_999 + ["other"]
+    started = time.process_time()
+    md = diff_documents(base, head)
+    assert time.process_time() - started < 5
+    assert '  - `properties[29999]`: `"same"` -> `"other"`\n' in md and len(md) < 20_000
