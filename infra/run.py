@@ -4,14 +4,24 @@ The job's id comes from the stack's outputs (`pulumi stack output --json`, or a 
 workspace and the job's compute from the stack's settings. A job on an existing cluster gets that cluster
 started first (bounded wait, progress shown). The run's URL is printed; with --wait the run is followed to its
 end and its result becomes the exit status: 0 SUCCESS, 1 anything else, 2 bad arguments or configuration.
+
+Everything that can be wrong with the arguments (settings, outputs, parameters, credentials) is found before
+the first request that changes anything. One idempotency token per invocation: the SDK's own retry of a
+run-now whose response was lost gets the run it already started, never a second one. Every call to the
+workspace, retries included, gives up after `--timeout-seconds`, naming the host. Also used by
+`python -m infra verify` (stack outputs, the workspace client, how an unreachable host is reported).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import re
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +31,13 @@ from infra.offline import read_stack_config
 from infra.settings import Compute, ExistingClusterCompute, SettingsError, StackSettings, parse_settings
 
 TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
+TIMEOUT_SECONDS = 120.0  # default --timeout-seconds: one call to the workspace, retries included
+HTTP_TIMEOUT_SECONDS = 30.0  # one attempt of a call at most (databricks-sdk's http_timeout_seconds)
+MAX_OUTPUTS_BYTES = 16 * 1024 * 1024
+AUTH_HELP = (
+    "set DATABRICKS_TOKEN, or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET (a service principal), or "
+    "workspace.profile in the stack file (a profile of ~/.databrickscfg)"
+)
 
 
 class RunError(Exception):
@@ -35,13 +52,38 @@ def job_compute(settings: StackSettings, job: str) -> Compute:
     return settings.health_monitor.compute
 
 
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def parse_outputs(text: str, source: str) -> dict[str, Any]:
+    """Stack outputs as `pulumi stack output --json` prints them: one JSON object. SettingsError otherwise."""
+    if len(text) > MAX_OUTPUTS_BYTES:
+        raise SettingsError(f"{source}: larger than {MAX_OUTPUTS_BYTES // 2**20} MiB; allowed: the JSON object "
+                            "`pulumi stack output --json` prints")  # fmt: skip
+    try:
+        outputs = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise SettingsError(f"{source}: nested too deeply; allowed: the JSON object `pulumi stack output --json` "
+                            "prints") from None  # fmt: skip
+    except ValueError as exc:  # JSONDecodeError included
+        raise SettingsError(f"{source}: is not JSON ({exc}); allowed: the object `pulumi stack output --json` "
+                            "prints") from None  # fmt: skip
+    if not isinstance(outputs, dict):
+        raise SettingsError(f"{source}: is a JSON {type(outputs).__name__}, not an object; allowed: the object "
+                            "`pulumi stack output --json` prints, like {\"eval_agent_job_id\": \"123\"}")  # fmt: skip
+    return outputs
+
+
 def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
     """The stack's outputs, from a file or the Pulumi CLI."""
     if outputs_file is not None:
         try:
-            return dict(json.loads(outputs_file.read_text()))
-        except (OSError, ValueError) as exc:
-            raise SettingsError(f"{outputs_file}: cannot read stack outputs ({exc})") from None
+            text = outputs_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise SettingsError(f"--outputs {outputs_file}: cannot be read ({why})") from None
+        return parse_outputs(text, f"--outputs {outputs_file}")
     try:
         result = subprocess.run(
             ["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True, text=True, check=False
@@ -53,7 +95,52 @@ def stack_outputs(stack: str, outputs_file: Path | None) -> dict[str, Any]:
         ) from None
     if result.returncode != 0:
         raise SettingsError(f"`pulumi stack output --stack {stack}` failed: {result.stderr.strip()}")
-    return dict(json.loads(result.stdout))
+    return parse_outputs(result.stdout, f"`pulumi stack output --stack {stack}`")
+
+
+def output_job_id(outputs: dict[str, Any], key: str, source: str) -> int:
+    """A `<job>_job_id` output as a number (Pulumi prints ids as text)."""
+    value = outputs[key]
+    text = value if isinstance(value, str) else str(value) if type(value) is int else ""
+    if not re.fullmatch(r"[1-9][0-9]{0,18}", text):
+        shown = json.dumps(value)[:60] if not isinstance(value, dict | list) else f"a JSON {type(value).__name__}"
+        raise SettingsError(f"{source}: {key} is {shown}; allowed: a job id, a positive whole number like 123456789")
+    return int(text)
+
+
+def workspace_client(host: str, profile: str | None, timeout: float, stack_file: str, clock: Any = None) -> Any:
+    """databricks-sdk's client for the stack's workspace, every call (retries included) bounded by `timeout`.
+    No credentials, or a profile that cannot be used, is a SettingsError that says how to authenticate."""
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.config import Config
+
+    # The SDK logs its retries and its start-up probe of the host as warnings; the tools report failures
+    # themselves, naming the host.
+    logging.getLogger("databricks.sdk").addHandler(logging.NullHandler())
+    try:
+        config = Config(
+            host=host,
+            profile=profile,
+            retry_timeout_seconds=max(1, math.ceil(timeout)),  # an int in the SDK: 0 would mean its default, 300
+            http_timeout_seconds=min(timeout, HTTP_TIMEOUT_SECONDS),
+            clock=clock,
+        )
+    except ValueError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        how = AUTH_HELP.replace("the stack file", stack_file)
+        raise SettingsError(f"cannot authenticate to {host} ({reason}); {how}") from None
+    return WorkspaceClient(config=config)
+
+
+def unreachable(host: str, timeout: float, exc: BaseException) -> str:
+    """The message for a call that gave up: the host, the bound, and the last low-level error, briefly."""
+    cause = exc.__cause__ or exc.__context__ or exc
+    text = str(cause)
+    found = re.search(r"\[Errno -?\d+\][^'\")]*|Connection reset by peer|Remote end closed connection[^'\")]*|"
+                      r"Read timed out|timed out", text)  # fmt: skip
+    why = found.group(0).strip() if found else (text[:160] or type(cause).__name__)
+    return (f"cannot reach the workspace at {host}: no answer within {timeout:g}s, retries included ({why}); "
+            "check workspace.host (or --host) and the network")  # fmt: skip
 
 
 @dataclass
@@ -118,11 +205,14 @@ def run_job(
     run_timeout: float | None,
     follow: Follower,
     out: TextIO,
+    token: str | None = None,
 ) -> int:
-    """Start (and maybe follow) one run; returns the exit status."""
+    """Start (and maybe follow) one run; returns the exit status. `token`: this invocation's idempotency token
+    (a new one by default), so that a run-now retried after a lost response returns the run it started."""
     if cluster_id:
         ensure_cluster_running(client, cluster_id, cluster_timeout, follow)
-    run_id = int(client.jobs.run_now(job_id=job_id, job_parameters=parameters or None).run_id)
+    token = token or str(uuid.uuid4())  # 36 characters: the Jobs API allows 64
+    run_id = int(client.jobs.run_now(job_id=job_id, job_parameters=parameters or None, idempotency_token=token).run_id)
     url = client.jobs.get_run(run_id).run_page_url
     print(f"run {run_id} of job {job_id}: {url}", file=out, flush=True)
     if not wait:
@@ -134,8 +224,9 @@ def run_job(
     return 0 if result == "SUCCESS" else 1
 
 
-def main(args: Any, root: Path, client_factory: Callable[..., Any] | None = None) -> int:
-    """`python -m infra run` (arguments parsed by infra.__main__)."""
+def main(args: Any, root: Path, clock: Any = None) -> int:
+    """`python -m infra run` (arguments parsed by infra.__main__). `clock` (time() and sleep()): the SDK's
+    retries and the polling, for tests."""
     config = read_stack_config(root, args.stack, args.config_file)
     settings = parse_settings(config.values, config.secret_keys, project=config.project, stack_file=config.stack_file)
     parameters = {}
@@ -151,23 +242,25 @@ def main(args: Any, root: Path, client_factory: Callable[..., Any] | None = None
         raise SettingsError(
             f"stack {args.stack} has no output {key} (is the system enabled and deployed?); jobs: {present}"
         )
+    job_id = output_job_id(outputs, key, f"--outputs {args.outputs}" if args.outputs else f"stack {args.stack}")
     compute = job_compute(settings.settings, args.job)
     cluster_id = compute.cluster_id if isinstance(compute, ExistingClusterCompute) else None
-    if client_factory is None:
-        from databricks.sdk import WorkspaceClient
-
-        client_factory = WorkspaceClient
     host = args.host or settings.settings.workspace.host
-    client = client_factory(host=host, profile=settings.settings.workspace.profile)
+    client = workspace_client(host, settings.settings.workspace.profile, args.timeout_seconds, config.stack_file, clock)
     follow = Follower(out=sys.stderr, poll_seconds=args.poll_seconds)
+    if clock is not None:
+        follow.sleep, follow.now = clock.sleep, clock.time
     try:
         return run_job(
-            client, int(outputs[key]), parameters, cluster_id, args.wait,
+            client, job_id, parameters, cluster_id, args.wait,
             args.cluster_timeout_seconds, args.run_timeout_seconds, follow, sys.stdout,
         )  # fmt: skip
     except RunError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # the SDK's errors: authentication, permissions, not found, network
-        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+    except TimeoutError as exc:  # databricks-sdk gave up retrying: refused, reset, or no answer
+        print(f"error: {unreachable(host, args.timeout_seconds, exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # the SDK's errors: authentication, permissions, not found
+        print(f"error: {host}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

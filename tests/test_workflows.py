@@ -162,7 +162,8 @@ def test_permissions_are_least_privilege() -> None:
 
 def test_pull_request_workflow() -> None:
     doc = load(PR)
-    assert doc["on"] == {"pull_request": {"branches": ["main"]}}
+    types = ["opened", "synchronize", "reopened", "labeled", "unlabeled"]  # the label replaces-data counts at once
+    assert doc["on"] == {"pull_request": {"branches": ["main"], "types": types}}
     jobs = doc["jobs"]
     assert "make test" in run_text(jobs["test"])
     # the offline diff: the base in its own worktree with its own install, every stack file, one artifact
@@ -173,6 +174,13 @@ def test_pull_request_workflow() -> None:
     assert checkout["with"]["fetch-depth"] == 0
     (upload,) = steps(jobs["plan-diff"], "actions/upload-artifact@")
     assert upload["with"]["name"] == "plan-diff" and upload["if"] == "${{ !cancelled() }}"
+    # data replaced or removed fails the job after the comment is kept, unless the pull request is labelled so
+    strict = jobs["plan-diff"]["steps"][-1]
+    assert (
+        "python -m infra diff --strict" in strict["run"]
+        and jobs["plan-diff"]["steps"].index(upload) < len(jobs["plan-diff"]["steps"]) - 1
+    )
+    assert strict["if"] == "${{ !contains(github.event.pull_request.labels.*.name, 'replaces-data') }}"
     # pulumi preview: only when the credentials job saw the secrets; never behind an environment's approval
     preview = jobs["pulumi-preview"]
     assert preview["needs"] == "credentials" and preview["if"] == "needs.credentials.outputs.available == 'true'"
@@ -206,6 +214,10 @@ def test_deploy_workflow() -> None:
         )
         assert action["env"] == {k: f"${{{{ secrets.{k} }}}}" for k in SECRETS}
         assert "-r requirements.txt" in run_text(job)
+        # right after `pulumi up`: verify, with what `pulumi stack output` and the workspace need, no more
+        check = job["steps"][job["steps"].index(action) + 1]
+        assert check["run"] == f".venv/bin/python -m infra verify --stack {stack}"
+        assert check["env"] == {k: f"${{{{ secrets.{k} }}}}" for k in SECRETS - {"DATABRICKS_HOST"}}
     assert set(DEPLOYED) <= set(STACKS)
 
 
@@ -355,3 +367,27 @@ def test_plan_diff_without_a_base_install(tmp_path: Path, base: Path) -> None:
     comment = (out / "comment.md").read_text()
     assert code == 1 and comment.count("does not exist (did `make install` fail there?") == 2  # dev and retired
     assert "### Offline preview diff: agent-platform / prod\n" in comment  # the head's own stack still renders
+
+
+def test_the_strict_step_fails_only_for_data(tmp_path: Path) -> None:
+    """The pull-request workflow's `diff --strict` step, run as written against plans like the ones the diff
+    step leaves: a stack whose head replaces a volume fails the step with an annotation naming the stack; a
+    stack with an ordinary change passes."""
+    (strict,) = [s for s in load(PR)["jobs"]["plan-diff"]["steps"] if "--strict" in str(s.get("run", ""))]
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    base = document("dev", {"wheels": {"name": "wheels", "schemaName": "agents_dev", "comment": "a"}})
+    changes = {
+        "dev": document("dev", {"wheels": {"name": "wheels", "schemaName": "agents_dev", "comment": "b"}}),
+        "prod": document("prod", {"wheels": {"name": "wheels", "schemaName": "agents_v2", "comment": "a"}}),
+    }
+    for stack, head in changes.items():
+        (plans / f"{stack}.base.json").write_text(json.dumps({**base, "stack": stack}))
+        (plans / f"{stack}.head.json").write_text(json.dumps(head))
+    env = {**os.environ, "PLANS": str(plans)}
+    result = subprocess.run(["bash", "-e", "-c", strict["run"]], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        "::error::Stack prod: this pull request replaces or removes data (see the plan diff comment's warning). "
+        "If that is intended, add the label replaces-data."
+    ]

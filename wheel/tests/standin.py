@@ -20,7 +20,9 @@
   `polls_to_ready`-th get (None: never; an endpoint's `update_fails`: UPDATE_FAILED instead), a non-agent
   endpoint (`agent=False`) refuses update_config with Databricks' AGENT_CONFLICT, a deleted one is still there
   for `polls_to_delete` gets; GET and PATCH /api/2.0/permissions/serving-endpoints/<id>: its permissions.
-  PUT, PATCH and DELETE go to `routes` only, GET and POST when no route above matched.
+  PUT, PATCH, DELETE and HEAD go to `routes` only, GET and POST when no route above matched. A route may answer
+  (status, JSON object) or (status, bytes, headers); a PUT whose Content-Type is application/octet-stream reaches
+  it as {"content": the bytes}.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from urllib.parse import parse_qs, urlparse
 
 TOKEN = "dapi-standin-token"
 AGENT_CONFLICT = "Agent endpoint cannot be updated to serve non-agent models or vice-versa"
-Route = Callable[[str, str, dict[str, Any]], "tuple[int, dict[str, Any]] | None"]  # (method, path, body)
+Reply = "tuple[int, dict[str, Any]] | tuple[int, bytes, dict[str, str]]"
+Route = Callable[[str, str, dict[str, Any]], "Reply | None"]  # (method, path, body)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
@@ -66,7 +69,8 @@ class StandIn:
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits up to one poll interval (0.5 s by default) on every test.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def __enter__(self) -> StandIn:
         self._thread.start()
@@ -257,13 +261,15 @@ class StandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _reply(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
+            def _reply(self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+                data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
+                for name, value in headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(data)
+                if self.command != "HEAD":
+                    self.wfile.write(data)
 
             def _denied(self) -> bool:
                 token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
@@ -349,9 +355,16 @@ class StandIn:
                 return False
 
             def _dispatch(self, method: str) -> None:
-                """PUT, PATCH and DELETE: recorded, then answered by `standin.routes` only."""
+                """PUT, PATCH, DELETE and HEAD: recorded, then answered by `standin.routes` only."""
                 url = urlparse(self.path)
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                if method == "HEAD":
+                    body = query
+                elif self.headers.get("Content-Type") == "application/octet-stream":
+                    body = {**query, "content": raw}
+                else:
+                    body = json.loads(raw or b"{}")
                 record = {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
                 standin.requests.append(record)
                 if not self._denied() and not self._routed(method, url.path, body):
@@ -365,6 +378,9 @@ class StandIn:
 
             def do_DELETE(self) -> None:
                 self._dispatch("DELETE")
+
+            def do_HEAD(self) -> None:
+                self._dispatch("HEAD")
 
             def _messages(self, body: dict[str, Any]) -> None:
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
