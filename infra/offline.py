@@ -220,6 +220,7 @@ class Recorded:
     provider: str | None
     import_id: str | None = None
     """The existing object's id when the program adopts it (ResourceOptions.import_)."""
+    delete_before_replace: bool = False
 
 
 @dataclass
@@ -395,6 +396,7 @@ def run_program(
                 custom=bool(args.custom),
                 provider=args.provider or None,
                 import_id=args.resource_id or None,
+                delete_before_replace=bool(opts.delete_before_replace),
             )
         )
     keys = [(r.type, r.name) for r in resources]

@@ -47,7 +47,9 @@ class ScopedSecrets(pulumi.ComponentResource):
                 scope=scope.name,
                 key=key,
                 string_value=pulumi.Output.secret(value),
-                opts=child,
+                # A new value replaces the Secret (string_value is force-new). Create-then-delete would write the
+                # new value under the same scope/key and then delete it (pulumi-databricks#642): delete first.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
             )
             self.references[key] = secret.config_reference
         for principal in sorted(set(args.readers)):

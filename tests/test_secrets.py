@@ -58,3 +58,12 @@ def test_secret_value_never_reaches_the_rendered_plan(run: Callable[..., Plan]) 
     rendered = to_json(plan)
     assert VALUE not in rendered and '"stringValue": "[secret]"' in rendered
     assert VALUE not in json.dumps(masked([r.inputs for r in plan.resources]))
+
+
+def test_a_rotated_secret_is_deleted_before_it_is_recreated(run: Callable[..., Plan]) -> None:
+    """A new value replaces the Secret; created first and deleted second, the old resource's delete would remove
+    the new value under the same scope and key (pulumi-databricks#642). So it is deleted first."""
+    plan = run(
+        lambda: ScopedSecrets("rlm-secrets", SecretScopeArgs("adk-secrets", {"k": "v"}, ()), with_provider(provider()))
+    )
+    assert plan.one("Secret").delete_before_replace
