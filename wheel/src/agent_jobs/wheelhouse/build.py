@@ -122,6 +122,16 @@ def _synthesize(code: tuple[Path, ...], root: Path, out: Path) -> Path:
     return write_wheel(out, f"user-code-{digest.hexdigest()[:10]}", "0.0.0", files)
 
 
+def _shown(source: Path, root: Path) -> str:
+    return source.relative_to(root).as_posix() if source != root else "the input's project"
+
+
+def _pip_wheel(sources: list[Path], root: Path, out: Path) -> None:
+    run_pip(
+        ["wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(out), *map(str, sources)], root
+    )
+
+
 def _build_local(detected: Detected, out: Path) -> list[Path]:
     """Wheels of the input's own code: synthesized, or built by pip without network or build isolation."""
     built: list[Path] = []
@@ -129,23 +139,28 @@ def _build_local(detected: Detected, out: Path) -> list[Path]:
         built.append(_synthesize(detected.code, detected.root, out))
     sources = [*([detected.project] if detected.project else []), *detected.subprojects]
     sources += [d for d in detected.distributions if d.name.endswith(".tar.gz")]
-    for source in sources:
-        shown = source.relative_to(detected.root).as_posix() if source != detected.root else "the input's project"
-        before = set(out.glob("*.whl"))
-        try:
-            run_pip(
-                ["wheel", "--no-deps", "--no-build-isolation", "--no-index", "--wheel-dir", str(out), str(source)],
-                detected.root,
-            )
-        except PipFailed as exc:
-            raise JobError(
-                f"building {shown} failed (built with this Python's setuptools/wheel, no build isolation): {exc}"
-            ) from None
-        new = sorted(set(out.glob("*.whl")) - before)
-        if len(new) != 1:
-            raise JobError(f"building {shown} gave {len(new)} wheels instead of one")
-        built += new
-    return built
+    if not sources:
+        return built
+    # One pip for all of them (pip's start-up dominates small builds); on failure, one at a time to name
+    # the source at fault.
+    try:
+        _pip_wheel(sources, detected.root, out)
+    except PipFailed as exc:
+        failure, at_fault = exc, sources
+        for source in sources if len(sources) > 1 else []:
+            try:
+                _pip_wheel([source], detected.root, out)
+            except PipFailed as single:
+                failure, at_fault = single, [source]
+                break
+        shown = _shown(at_fault[0], detected.root) if len(at_fault) == 1 else "the input's projects"
+        raise JobError(
+            f"building {shown} failed (built with this Python's setuptools/wheel, no build isolation): {failure}"
+        ) from None
+    new = sorted(out.glob("*.whl"))
+    if len(new) != len(built) + len(sources):
+        raise JobError(f"building {len(sources)} project(s) and sdist(s) gave {len(new) - len(built)} wheels")
+    return new
 
 
 def _resolution_message(exc: PipFailed, options: Options) -> str:
@@ -174,6 +189,11 @@ def _resolve(detected: Detected, local: list[Path], requirements: list[str], opt
     args += [str(w) for w in local]
     if not requirements and not local:
         return []
+    if not requirements and not any(inspect(w).requires_dist for w in local):
+        # Nothing to resolve: the input's own wheels depend on nothing (pip would only copy them).
+        for wheel in local:
+            shutil.copyfile(wheel, out / wheel.name)
+        return sorted(out.glob("*.whl"))
     try:
         run_pip(args, detected.root)
     except PipFailed as exc:

@@ -5,7 +5,7 @@
   one importable tree (`*.data/purelib|platlib` moved to the root, other `*.data` dropped), which Spark ships
   to workers (`addPyFile` / `addArtifacts(pyfile=True)` take `.zip` files; a `.whl` is not importable there).
 - `manifest.json`: `format`, `shape`, `target` (python_version, implementation, abi, platforms), `wheels`
-  (file, name, version, sha256, tags, pure, requires_python, modules), the union of `modules`, and the
+  (file, name, version, sha256, tags, pure, requires_python, requires_dist, modules), the union of `modules`, and the
   sha256 of the zips. No paths, times or host names: the same input gives the same manifest.
 
 `load` reads a manifest back for `verify`, refusing one that is not ours or is malformed.
@@ -81,6 +81,7 @@ def build(shape: str, target: Target, infos: list[WheelInfo], wheelhouse: Path, 
     for wheel in wheels:
         wheel["tags"] = list(wheel["tags"])
         wheel["modules"] = list(wheel["modules"])
+        wheel["requires_dist"] = list(wheel["requires_dist"])
     pure_modules = sorted({m for info in infos if info.pure for m in info.modules})
     return {
         "format": FORMAT,

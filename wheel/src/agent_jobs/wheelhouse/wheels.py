@@ -95,6 +95,7 @@ class WheelInfo:
     tags: tuple[str, ...]
     pure: bool
     requires_python: str | None
+    requires_dist: tuple[str, ...]
     modules: tuple[str, ...]
 
 
@@ -166,6 +167,7 @@ def inspect(path: Path) -> WheelInfo:
         tags=tuple(sorted(str(tag) for tag in tags)),
         pure=all(tag.abi == "none" and tag.platform == "any" for tag in tags),
         requires_python=metadata.get("Requires-Python"),
+        requires_dist=tuple(metadata.get_all("Requires-Dist") or ()),
         modules=tuple(sorted(modules)),
     )
 
