@@ -22,6 +22,7 @@ from agent_jobs.wheelhouse.verify import verify
 from agent_jobs.wheelhouse.wheels import Target, default_platforms
 
 pytest_plugins = ["wheelhouse_fixtures"]  # its session fixtures: find_links, fixture_zips, processed, ...
+pytestmark = pytest.mark.usefixtures("fresh_console_log")
 
 PYTHON_310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
 

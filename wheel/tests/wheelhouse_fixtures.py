@@ -4,6 +4,7 @@ for the cross-target build), the six format fixtures, each processed once offlin
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,3 +58,13 @@ def isolated_imports() -> Iterator[None]:
     sys.path[:] = path
     for name in [m for m in sys.modules if m.split(".")[0].startswith(TEST_MODULE_PREFIXES)]:
         del sys.modules[name]
+
+
+@pytest.fixture
+def fresh_console_log() -> Iterator[None]:
+    """logs.setup() binds its handler to the sys.stdout of the first call; under capsys that stream is
+    closed by the next test, so drop the handler after each test that runs a CLI."""
+    yield
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "agent_jobs.console"]:
+        root.removeHandler(handler)

@@ -129,7 +129,8 @@ def _requirement(line: str, where: str, policy: Policy) -> str:
     try:
         requirement = Requirement(text)
     except InvalidRequirement as exc:
-        raise JobError(f"{where}: {text[:120]!r} is not a valid requirement ({exc})") from None
+        reason = str(exc).splitlines()[0] if str(exc) else "unreadable"
+        raise JobError(f"{where}: {text[:120]!r} is not a valid requirement ({reason})") from None
     if requirement.url:
         return _url(text, where, policy)
     return text
