@@ -215,18 +215,21 @@ def test_an_existing_output_is_never_half_overwritten(
 
 
 def test_verify_without_spark_installs_and_imports_on_the_driver(
-    processed: dict[str, Processed], tmp_path: Path, isolated_imports: None
+    processed: dict[str, Processed], tmp_path: Path, isolated_imports: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """verify --spark off: the wheelhouse installs (into --target) and every listed module imports here;
-    verify.json says so."""
+    """deps-wheelhouse verify --spark off, with relative paths: the wheelhouse installs into --target (here,
+    not in pip's working directory) and every listed module imports; verify.json says so."""
     house = tmp_path / "wh"
     house.mkdir()
     for name in (manifest.WHEELHOUSE, manifest.MANIFEST, manifest.PYFILES):
         (house / name).write_bytes((processed["existing_wheels"].output / name).read_bytes())
-    report = verify(house / manifest.WHEELHOUSE, spark_mode="off", target=tmp_path / "site", expect=("wh_wheel_beta",))
-    assert report.driver == {"wh_wheel_alpha": "ok", "wh_wheel_beta": "ok"} and report.spark == "none"
+    monkeypatch.chdir(tmp_path)
+    cli.main(["verify", "--wheelhouse", "wh/wheelhouse.zip", "--spark", "off", "--target", "site",
+              "--expect", "wh_wheel_beta"])  # fmt: skip
     assert (tmp_path / "site" / "wh_wheel_beta.py").is_file()
-    assert read_json(house / "verify.json")["status"] == "succeeded"
+    result = read_json(house / "verify.json")
+    assert result["status"] == "succeeded" and result["spark"] == "none"
+    assert result["driver"] == {"wh_wheel_alpha": "ok", "wh_wheel_beta": "ok"}
 
 
 @pytest.mark.parametrize(

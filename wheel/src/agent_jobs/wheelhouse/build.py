@@ -154,8 +154,11 @@ def _build_local(detected: Detected, out: Path) -> list[Path]:
                 failure, at_fault = single, [source]
                 break
         shown = _shown(at_fault[0], detected.root) if len(at_fault) == 1 else "the input's projects"
+        hint = ""
+        if "bdist_wheel" in str(failure):  # setuptools < 70.1 builds wheels only with the `wheel` package
+            hint = "; install the `wheel` package beside setuptools>=61 (seed 004's cluster libraries)"
         raise JobError(
-            f"building {shown} failed (built with this Python's setuptools/wheel, no build isolation): {failure}"
+            f"building {shown} failed (built with this Python's setuptools/wheel, no build isolation): {failure}{hint}"
         ) from None
     new = sorted(out.glob("*.whl"))
     if len(new) != len(built) + len(sources):
@@ -183,7 +186,7 @@ def _resolve(detected: Detected, local: list[Path], requirements: list[str], opt
     if options.index_url:
         args += ["--index-url", options.index_url]
     for link in (*options.find_links, *sorted({w.parent for w in local})):
-        args += ["--find-links", str(link)]
+        args += ["--find-links", str(link.absolute())]  # pip runs in the staged input, not here
     if requirements and detected.requirements:
         args += ["--requirement", str(detected.requirements)]
     args += [str(w) for w in local]

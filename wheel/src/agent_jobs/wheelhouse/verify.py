@@ -238,7 +238,9 @@ def verify(
 ) -> Report:
     """Steps 1-4 of the module docstring; raises a JobError when any import fails. `spark` overrides the
     session lookup (tests pass theirs)."""
-    house = locate(wheelhouse)
+    house = locate(wheelhouse.absolute())
+    # pip runs in a temporary directory: a relative --target would land there, not here.
+    target = target.absolute() if target is not None else None
     report = Report()
     result_path = house.parent / RESULT
     try:
