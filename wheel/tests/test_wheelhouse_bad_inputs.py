@@ -175,6 +175,8 @@ CASES = [
     pytest.param(requirements("six\n" * 300_000), [], "larger than 1024 KiB", id="req-huge"),
     pytest.param(requirements("six>=>=1\n"), [], "is not a valid requirement", id="req-invalid"),
     pytest.param(requirements("--global-option=x\n"), [], "option --global-option is not supported", id="req-option"),
+    pytest.param(requirements("six --hash=sha256:00 --global-option=x\n"), [], "only --hash may follow a requirement",
+                 id="req-line-option"),
     pytest.param(wheels(_other_python), [], f"has tags {NATIVE_TAGS[1]}, none of which runs on CPython 3.10",
                  id="wheel-other-python"),
     pytest.param(wheels(_other_platform), [], "has tags cp310-cp310-macosx_11_0_arm64, none of which runs",

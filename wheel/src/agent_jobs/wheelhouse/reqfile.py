@@ -121,7 +121,7 @@ def _option(line: str, where: str, path: Path, root: Path, policy: Policy, depth
 def _requirement(line: str, where: str, policy: Policy) -> str:
     # A requirement line may carry per-requirement options; only --hash is accepted.
     text, _, options = line.partition(" --")
-    if options and not all(opt.startswith("hash") for opt in ("--" + options).split(" --")[1:] if opt):
+    if options and set(re.findall(r"(?:^|\s)--([A-Za-z-]+)", "--" + options)) - {"hash"}:
         raise JobError(f"{where}: only --hash may follow a requirement, got {line[:120]!r}")
     text = text.strip()
     if _VCS.match(text) or _URLISH.match(text) or text.startswith((".", "/", "~")):
