@@ -8,8 +8,8 @@ it (a zip made from a folder). A bare `.txt` file input is a requirements file. 
 - REQUIREMENTS: `requirements.txt` (only at the root; one in a sub-directory is a project's own file);
 - DISTRIBUTIONS: `*.whl` and sdists `*.tar.gz`, at the root, or (when the root is not a project) in any
   sub-directory that is neither a project nor Python code;
-- CODE (when the root is not a project): `*.py` files, and directories holding `*.py` files directly
-  (packages, `__init__.py` or not);
+- CODE (when the root is not a project): `*.py` files, and directories that hold `*.py` files directly
+  and are not projects (packages, `__init__.py` or not);
 - SUBPROJECTS (when the root is not a project): directories up to four levels down holding
   `pyproject.toml` or `setup.py` (not looked into further).
 
