@@ -79,8 +79,8 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
     for full, value in stack_values.items():
         if value.encrypted:
             raise StackFileError(
-                f"{shown}: {full} holds an encrypted value (secure:) at {', '.join(value.encrypted)}, which only "
-                "the Pulumi CLI can decrypt; allowed: encrypt only the secrets declared in Pulumi.yaml, keep other "
+                f"{shown}: {', '.join(full + at for at in value.encrypted)} is encrypted (secure:), which only the "
+                "Pulumi CLI can decrypt; allowed: encrypt only the secrets declared in Pulumi.yaml, keep other "
                 "settings in plain text"
             )
         if value.secure:

@@ -86,7 +86,7 @@ class ConfigValue:
     object: bool = False
     """JSON text of an object or a list."""
     encrypted: tuple[str, ...] = ()
-    """For an object: the key paths of the encrypted values inside it."""
+    """For an object: where its encrypted values are, as key paths below it (`.token`, `[0].key`)."""
 
 
 @dataclass(frozen=True)
@@ -976,7 +976,8 @@ def _json(value: Any, path: _Path, mode: str) -> tuple[str, tuple[str, ...]]:
         if isinstance(item, _Raw):
             out.append(item)
         elif isinstance(item, _GoMap) and _ciphertext(item) is not None:
-            encrypted.append(_key_path(_parts(at)))
+            inside = _key_path(_parts(at)[len(_parts(path)) :])
+            encrypted.append(inside if inside.startswith("[") else f".{inside}")
             out.append(f'{{"secure":{_json_string(str(_ciphertext(item)))}}}')
         elif isinstance(item, _GoMap):
             members: dict[str, tuple[Any, _Path]] = {}

@@ -214,9 +214,10 @@ def test_config_text_no_setting_can_hold_is_one_message(text: str, expected: str
     raw = {**raw_config(), f"{PROJECT}:rlm": text}
     with pytest.raises(SettingsError) as raised:
         parse_settings(raw, [], project=PROJECT, stack_file="Pulumi.test.yaml")
-    assert str(raised.value) == f"Pulumi.test.yaml: {PROJECT}:rlm: {expected}; allowed: " + str(raised.value).split(
-        "; allowed: ", 1
-    )[1]
+    assert (
+        str(raised.value)
+        == f"Pulumi.test.yaml: {PROJECT}:rlm: {expected}; allowed: " + str(raised.value).split("; allowed: ", 1)[1]
+    )
 
 
 def test_bad_value_is_shown_but_a_missing_one_is_not() -> None:
