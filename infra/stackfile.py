@@ -146,6 +146,7 @@ def _key_path(parts: list[str | int]) -> str:
 
 def _message(shown: str, where: str, problem: str, allowed: str, line: int | None) -> str:
     at = f" (line {line})" if line else ""
+    where = where if len(where) <= 120 else where[:117] + "..."  # a path 10000 levels deep
     return f"{shown}: {where + ': ' if where else ''}{problem}{at}{'; allowed: ' + allowed if allowed else ''}"
 
 
@@ -178,7 +179,7 @@ def _parser(data: bytes) -> Any:
         from yaml._yaml import CParser
 
         return CParser(data)
-    except ImportError:  # pragma: no cover - depends on how PyYAML was built
+    except ImportError:  # PyYAML built without libyaml
 
         class _Events(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser):
             def __init__(self, stream: bytes) -> None:
@@ -706,7 +707,7 @@ def _read(path: Path, shown: str, where: Callable[[list[str | int]], str]) -> An
         raise StackFileError(_message(shown, where(_parts(problem.path)), problem.problem, problem.allowed,
                                       problem.line)) from None  # fmt: skip
     except yaml.reader.ReaderError as exc:
-        if "control" in str(exc.reason):
+        if "control" in str(exc.reason) or "special" in str(exc.reason):  # libyaml's and PyYAML's words
             raise StackFileError(f"{shown}: holds the control character U+{exc.character:04X} at byte {exc.position}, "
                                  "which YAML does not allow; allowed: printable text") from None  # fmt: skip
         raise StackFileError(f"{shown}: is not UTF-8 text ({exc.reason} at byte {exc.position}); allowed: a YAML "

@@ -7,6 +7,7 @@ from its source) with Pulumi's loading steps, where Go 1.22's JSON and Pulumi's 
 from __future__ import annotations
 
 import codecs
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -268,15 +269,27 @@ def test_nesting_is_limited_as_in_yaml_v3(tmp_path: Path, depth: int, ok: bool) 
 
 def test_aliases_cannot_nest_past_the_limit(tmp_path: Path) -> None:
     """Two values of 6000 levels each are fine; one inside the other, through an alias, is too deep once
-    the CLI writes the expanded document back."""
+    the CLI writes the expanded document back. The message names where, cut to one short line."""
     deep = "[" * 6000 + "]" * 6000
     inside = "[" * 6000 + "*a" + "]" * 6000
-    assert "exceeded max depth of 10000" in refused(tmp_path, f"config:\n  a: &a {deep}\n  {KEY}: {inside}\n")
+    message = refused(tmp_path, f"config:\n  a: &a {deep}\n  {KEY}: {inside}\n")
+    assert "exceeded max depth of 10000" in message and f"{KEY}[0][0]" in message and len(message) < 500
 
 
 def test_deep_flow_nesting_is_refused_while_parsing(tmp_path: Path) -> None:
     """A million opening brackets stop at the 10001st, before anything is built."""
     assert "exceeded max depth of 10000" in refused(tmp_path, f"config:\n  {KEY}: " + "[" * 1_000_000 + "\n")
+
+
+def test_without_libyaml_the_python_parser_reads_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PyYAML built without libyaml gives the same events from its Python parser: the same values, the same
+    limits (it does not recurse either), the same messages."""
+    text = f"config:\n  a: &a {{x: 0777, y: [22:30, yes, ~], <<: {{z: 2024-05-01}}}}\n  {KEY}: [*a, 1_000, 1e3]\n"
+    deep = f"config:\n  {KEY}:\n    " + "- " * 10001 + "x\n"  # block nesting: PyYAML's flow scanning is quadratic
+    with_libyaml = (stack(tmp_path, text), refused(tmp_path, deep), refused(tmp_path, "config:\n  k: a\x01\n"))
+    monkeypatch.setitem(sys.modules, "yaml._yaml", None)  # `from yaml._yaml import CParser` now fails
+    assert (stack(tmp_path, text), refused(tmp_path, deep)) == with_libyaml[:2]
+    assert "U+0001" in with_libyaml[2] and "U+0001" in refused(tmp_path, "config:\n  k: a\x01\n")
 
 
 def test_files_over_a_mebibyte_are_refused(tmp_path: Path) -> None:
