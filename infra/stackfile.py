@@ -41,7 +41,8 @@ pkg/workspace/config.go (project defaults); Go's encoding/json, strconv and time
 | a UTF-8 byte-order mark; UTF-16 with one | read | loaders.go, readerc.go |
 
 Stricter than the CLI, on purpose: files over 1 MiB; keys that only collide once resolved (`1` and `0x1`,
-`x` and `<project>:x`), of which the CLI silently keeps one; `!!binary` data that is not UTF-8 text. Time
+`x` and `<project>:x`), of which the CLI silently keeps one; a quoted `'<<'` key, which the CLI's round trip
+silently turns into a merge key; `!!binary` data that is not UTF-8 text. Time
 zones are named as the CLI names them where the local zone is UTC (CI, containers): `+00:00` prints as UTC,
 `-05:00` as `-0500 -0500`. The depth limit counts a little more than yaml.v3 does: a list written at its
 key's indentation, and a `key: value` pair inside `[...]`, are levels here.
