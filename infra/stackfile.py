@@ -874,7 +874,7 @@ def _declaration(key: str, value: Any, project: str, path: _Path, line: int) -> 
     if ("str", "secret") in value.entries and not isinstance(secret, bool):
         raise _Problem((path, "secret"), "must be true or false", "true or false", line)
     kind = value.get("type")
-    if ("str", "type") in value.entries and kind not in _CONFIG_TYPES:
+    if ("str", "type") in value.entries and not (isinstance(kind, str) and kind in _CONFIG_TYPES):
         raise _Problem((path, "type"), "is not a config type", ", ".join(_CONFIG_TYPES), line)
     default, fixed = value.get("default"), value.get("value")
     if default is not None and fixed is not None:

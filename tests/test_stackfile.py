@@ -358,6 +358,7 @@ def test_project_defaults_render_like_createconfigvalue(tmp_path: Path) -> None:
             "config.a.default: is not of the declared type 'string'",
         ),
         ("name: p\nconfig:\n  a: {type: text}\n", "config.a.type: is not a config type"),
+        ("name: p\nconfig:\n  a: {type: [string]}\n", "config.a.type: is not a config type"),
         ("name: p\nconfig:\n  a: {secret: yes}\n", "config.a.secret: must be true or false"),
         ("name: p\nconfig:\n  aws:region: {default: eu}\n", "is not namespaced by the project, so it takes a 'value'"),
         ("name: p\nconfig:\n  a: 1.5\n", "config.a: must be a value (text, a whole number, true or false, a list)"),
