@@ -257,23 +257,30 @@ def test_aliases_are_counted_as_yaml_v3_counts_them(tmp_path: Path, expansions: 
         assert "the document contains excessive aliasing" in refused(tmp_path, text)
 
 
-@pytest.mark.parametrize(("depth", "ok"), [(9999, True), (10000, False)], ids=lambda x: str(x))
+@pytest.mark.parametrize(("depth", "ok"), [(9998, True), (9999, False)], ids=lambda x: str(x))
 def test_nesting_is_limited_as_in_yaml_v3(tmp_path: Path, depth: int, ok: bool) -> None:
-    """yaml.v3 allows 10000 nested levels; the CLI writes the file back as block YAML and reads it again, so
-    the value's levels plus the file's two must fit. No recursion: 10000 levels cost no stack."""
-    text = f"config:\n  {KEY}: {'[' * depth}{']' * depth}\n"
+    """yaml.v3 allows 10000 nested levels, the file's own two (the top, `config:`) included. No recursion
+    here: 10000 levels cost no stack."""
+    text = f"config:\n  {KEY}:\n    " + "- " * depth + "x\n"
     if ok:
-        assert stack(tmp_path, text)[KEY].text == "[" * depth + "]" * depth
+        assert stack(tmp_path, text)[KEY].text == "[" * depth + '"x"' + "]" * depth
     else:
         assert "exceeded max depth of 10000" in refused(tmp_path, text)
+
+
+def test_writing_back_is_what_limits_flow_nesting(tmp_path: Path) -> None:
+    """`[[...]]` 10000 deep parses (flow levels are counted apart from indentation), but written back as
+    block YAML under the file's two levels it is too deep: the CLI refuses it when it reads it again."""
+    text = f"config:\n  {KEY}: " + "[" * 10000 + "]" * 10000 + "\n"
+    assert "once the Pulumi CLI writes the file back" in refused(tmp_path, text)
 
 
 def test_aliases_cannot_nest_past_the_limit(tmp_path: Path) -> None:
     """Two values of 6000 levels each are fine; one inside the other, through an alias, is too deep once
     the CLI writes the expanded document back. The message names where, cut to one short line."""
-    deep = "[" * 6000 + "]" * 6000
-    inside = "[" * 6000 + "*a" + "]" * 6000
-    message = refused(tmp_path, f"config:\n  a: &a {deep}\n  {KEY}: {inside}\n")
+    deep = "- " * 6000 + "x"
+    inside = "- " * 6000 + "*a"
+    message = refused(tmp_path, f"config:\n  a: &a\n    {deep}\n  {KEY}:\n    {inside}\n")
     assert "exceeded max depth of 10000" in message and f"{KEY}[0][0]" in message and len(message) < 500
 
 
