@@ -9,6 +9,7 @@ Nothing here reads config or knows about Pulumi.
 from __future__ import annotations
 
 import re
+import unicodedata
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
@@ -17,11 +18,28 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
+# Control characters (Unicode category Cc: NUL, line breaks, ESC...) and the invisible bidirectional controls can
+# make a name display as another one ("Trojan Source"): a principal that reads as `admins` but is not, a tag
+# that hides part of itself. None of them belongs in a name or a text setting, so every text type refuses them.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _no_hidden(value: str, allowed: str) -> None:
+    found = _HIDDEN.search(value)
+    if found is not None:
+        what = "a control character" if unicodedata.category(found[0]) == "Cc" else "a bidirectional control"
+        raise PydanticCustomError(
+            "invalid_value",
+            "contains {char} ({what}) at position {at}; allowed: {allowed}",
+            {"char": f"U+{ord(found[0]):04X}", "what": what, "at": found.start(), "allowed": allowed},
+        )
+
 
 def _matching(regex: str, what: str, allowed: str, max_len: int) -> Callable[[str], str]:
     pattern = re.compile(regex)
 
     def check(value: str) -> str:
+        _no_hidden(value[: max_len + 1], allowed)
         if len(value) > max_len or not pattern.fullmatch(value):
             raise PydanticCustomError(
                 "invalid_value",
@@ -398,6 +416,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _agent_code_file(value: str) -> str:
+    _no_hidden(value, "a path relative to Pulumi.yaml, like agents/rlm.py")
     path = (PROJECT_ROOT / value).resolve()
     if Path(value).is_absolute() or PROJECT_ROOT not in path.parents:
         raise PydanticCustomError(
@@ -417,4 +436,31 @@ def _strip_str(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-FreeText = Annotated[str, BeforeValidator(_strip_str)]
+def _visible_text(value: str) -> str:
+    _no_hidden(value, "text without control characters (line breaks and tabs included) or bidirectional controls")
+    return value
+
+
+FreeText = Annotated[str, BeforeValidator(_strip_str), AfterValidator(_visible_text)]
+
+
+def _yaml_bool(value: object) -> object:
+    # What the CLI passes for a YAML boolean: JSON true/false inside an object, the text true/false at the top.
+    # pydantic would also take 1, "yes", "on" or "t", which YAML (1.2, and yaml.v3) reads as numbers and text.
+    if isinstance(value, bool) or (isinstance(value, str) and value in ("true", "false")):
+        return value
+    raise PydanticCustomError(
+        "invalid_value", "is not a boolean; allowed: true or false, unquoted (yes/no, on/off and 1/0 are not booleans)"
+    )
+
+
+Flag = Annotated[bool, BeforeValidator(_yaml_bool)]
+
+
+def _whole_number(value: object) -> object:
+    if isinstance(value, bool):  # pydantic would count true as 1
+        raise PydanticCustomError("invalid_value", "is a boolean; allowed: a whole number")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]

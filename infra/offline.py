@@ -2,8 +2,9 @@
 
 Used by `python -m infra preview` and by the tests, so both see the same thing. Stack config is assembled
 the way the Pulumi CLI does it: `Pulumi.<stack>.yaml` values over the project defaults of `Pulumi.yaml`,
-scalars as text, objects as JSON text. Mock ids are derived from each resource's type and name, so two runs
-record identical plans, and references between resources (a schema's full name inside a grant) stay visible.
+scalars as text, objects as JSON text (infra/stackfile.py reads the files as the CLI does). Mock ids are
+derived from each resource's type and name, so two runs record identical plans, and references between
+resources (a schema's full name inside a grant) stay visible.
 
 Secrets: every key declared `secret: true` in Pulumi.yaml is handed to the program as a secret, even when a
 stack file holds it in plain text, so it is masked everywhere. A secret that is unset, or encrypted (`secure:`,
@@ -15,9 +16,7 @@ value), so that a diff of two plans shows a rotation.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import re
 import runpy
 import sys
 from collections.abc import Callable, Mapping
@@ -26,18 +25,16 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import settings as runtime_settings
 
-from infra.settings import SECRETS, LoadedSettings, SettingsError, parse_settings
+from infra.settings import SECRETS, LoadedSettings, parse_settings
+from infra.stackfile import StackFileError, read_project, read_stack
+
+__all__ = ["StackFileError", "read_stack_config"]  # StackFileError lives in infra/stackfile.py; kept importable here
 
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # marks a secret value on the wire (pulumi.runtime.rpc)
 MASK = "[secret]"
 PLACEHOLDER = "offline-preview-placeholder"
-
-
-class StackFileError(SettingsError):
-    """A stack or project file that cannot be read (exit status 2, like any bad config)."""
 
 
 @dataclass(frozen=True)
@@ -58,9 +55,9 @@ class StackConfig:
 
 
 def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -> StackConfig:
-    """`Pulumi.yaml` defaults plus `Pulumi.<stack>.yaml` (or `config_file`), as the CLI would pass them."""
-    project_doc = _load_yaml(root / "Pulumi.yaml", "Pulumi.yaml")
-    project = str(project_doc.get("name", ""))
+    """`Pulumi.yaml` defaults plus `Pulumi.<stack>.yaml` (or `config_file`), as the CLI would pass them
+    (infra/stackfile.py reads both files as the CLI does)."""
+    project = read_project(root / "Pulumi.yaml", "Pulumi.yaml")
     path = config_file or root / f"Pulumi.{stack}.yaml"
     shown = str(config_file) if config_file else path.name
     if not path.is_file():
@@ -68,45 +65,42 @@ def read_stack_config(root: Path, stack: str, config_file: Path | None = None) -
             raise StackFileError(f"{shown}: no such file (given with --config-file)")
         stacks = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{shown}: no such stack file; allowed: --stack {' | '.join(stacks)}")
-    stack_doc = _load_yaml(path, shown)
-    declared = project_doc.get("config") or {}
+    stack_values = read_stack(path, shown, project.name)
     values: dict[str, str] = {}
     secret_keys: set[str] = set()
     encrypted: set[str] = set()
     digests: dict[str, str] = {}
-    for key, decl in declared.items():
-        full = key if ":" in key else f"{project}:{key}"
-        if isinstance(decl, dict) and decl.get("secret"):
+    for full, declaration in project.config.items():
+        if declaration.secret:
             secret_keys.add(full)
-        default = decl.get("value", decl.get("default")) if isinstance(decl, dict) else decl
-        if default is not None:
-            values[full] = _as_config_text(default)
-    stack_config = stack_doc.get("config") or {}
-    if not isinstance(stack_config, dict):
-        raise StackFileError(f"{shown}: 'config' must be a mapping of keys to values")
+        if declaration.default is not None:
+            values[full] = declaration.default.text
     plaintext: set[str] = set()
-    for key, value in stack_config.items():
-        full = key if ":" in key else f"{project}:{key}"
-        if value is None:
-            continue  # `key:` with nothing after it: not set
-        if isinstance(value, dict) and set(value) == {"secure"}:
+    for full, value in stack_values.items():
+        if value.encrypted:
+            raise StackFileError(
+                f"{shown}: {', '.join(full + at for at in value.encrypted)} is encrypted (secure:), which only the "
+                "Pulumi CLI can decrypt; allowed: encrypt only the secrets declared in Pulumi.yaml, keep other "
+                "settings in plain text"
+            )
+        if value.secure:
             # Only the CLI can decrypt it: the program gets a placeholder, secret like the real value.
             encrypted.add(full)
             secret_keys.add(full)
             values[full] = PLACEHOLDER
-            digests[full] = hashlib.sha256(_as_config_text(value["secure"]).encode()).hexdigest()[:12]
+            digests[full] = hashlib.sha256(value.text.encode()).hexdigest()[:12]
         else:
-            values[full] = _as_config_text(value)
-            if full in secret_keys and values[full]:
+            values[full] = value.text
+            if full in secret_keys and value.text:
                 plaintext.add(full)
-    undecryptable = sorted(k for k in encrypted if k not in {f"{project}:{s.config_key}" for s in SECRETS})
+    undecryptable = sorted(k for k in encrypted if k not in {f"{project.name}:{s.config_key}" for s in SECRETS})
     if undecryptable:
         raise StackFileError(
             f"{shown}: {', '.join(undecryptable)} is encrypted (secure:), which only the Pulumi CLI can decrypt; "
             "allowed: encrypt only the secrets declared in Pulumi.yaml, keep other settings in plain text"
         )
     return StackConfig(
-        project, stack, shown, values, frozenset(secret_keys), frozenset(encrypted), frozenset(plaintext), digests
+        project.name, stack, shown, values, frozenset(secret_keys), frozenset(encrypted), frozenset(plaintext), digests
     )
 
 
@@ -121,66 +115,6 @@ def secret_states(config: StackConfig) -> dict[str, str]:
         digest = config.ciphertext_digests.get(full)
         states[spec.config_key] = digest or ("plaintext" if full in config.plaintext_secrets else "unset")
     return dict(sorted(states.items()))
-
-
-class _StackLoader(yaml.SafeLoader):
-    """Reads stack files the way the Pulumi CLI does (YAML 1.2): only true/false are booleans, dates stay
-    text, every mapping key is a string, and a key given twice is an error rather than "last one wins"."""
-
-
-_NOT_YAML_12 = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")  # yes/no/on/off, dates
-_StackLoader.yaml_implicit_resolvers = {
-    first: [(tag, regex) for tag, regex in resolvers if tag not in _NOT_YAML_12]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_StackLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
-
-
-def _mapping(loader: _StackLoader, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        key = ("true" if key else "false") if isinstance(key, bool) else "" if key is None else str(key)
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"the key '{key}' is given twice (allowed: each key once)", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-    return result
-
-
-_StackLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-
-
-def _load_yaml(path: Path, shown: str) -> dict[str, Any]:
-    try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_StackLoader)  # a SafeLoader subclass
-    except OSError as exc:
-        raise StackFileError(f"{shown}: cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise StackFileError(f"{shown}: is not UTF-8 text; allowed: a YAML file saved as UTF-8") from None
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise StackFileError(f"{shown}: is not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
-    if doc is None:
-        return {}
-    if not isinstance(doc, dict):
-        raise StackFileError(f"{shown}: must be a YAML mapping")
-    return doc
-
-
-def _as_config_text(value: Any) -> str:
-    """How the CLI passes a value: strings as they are, booleans as true/false, objects as JSON."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return str(value)
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def with_secret_placeholders(config: StackConfig, loaded: LoadedSettings) -> tuple[dict[str, str], list[str]]:

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, Union, get_args
 
 import pulumi
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from infra.constrained import (
@@ -29,6 +30,7 @@ from infra.constrained import (
     EnvironmentName,
     EnvironmentVersion,
     ExperimentId,
+    Flag,
     FreeText,
     JobId,
     MetricName,
@@ -48,6 +50,7 @@ from infra.constrained import (
     TimezoneId,
     UcName,
     WarehouseId,
+    WholeNumber,
     WorkspacePath,
     WorkspaceUrl,
     principal_kind,
@@ -135,7 +138,7 @@ class DeploymentSettings(Section):
         description="Development mode only: your short name; job names are then prefixed '[dev <user>] ' "
         "and tagged dev=<user>, so several developers can share a workspace.",
     )
-    protect_data: bool | None = Field(
+    protect_data: Flag | None = Field(
         None,
         description="Mark schemas, volumes (and a created catalog) protect, so Pulumi refuses to delete or "
         "replace them. Default: true in production mode. They are always retain_on_delete either way.",
@@ -165,10 +168,18 @@ class DeploymentSettings(Section):
     @field_validator("tags")
     @classmethod
     def _reserved_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        reserved = sorted(set(tags) & RESERVED_TAGS)
+        # Unity Catalog tag keys ignore case, and the tags' logical names are lowercase: `Team` and `team` would
+        # be one tag twice, `Project` the reserved `project`.
+        reserved = sorted(k for k in tags if k.lower() in RESERVED_TAGS)
         if reserved:
             _fail(reserved[0], tags[reserved[0]], "is a reserved tag, always set by the program; allowed: any "
-                  f"tag except {', '.join(sorted(RESERVED_TAGS))}")  # fmt: skip
+                  f"tag except {', '.join(sorted(RESERVED_TAGS))} (in any case)")  # fmt: skip
+        seen: dict[str, str] = {}
+        for key in tags:
+            other = seen.setdefault(key.lower(), key)
+            if other != key:
+                _fail(key, tags[key], f"differs from the tag key {other} only in case, and Unity Catalog tag keys "
+                      "ignore case; allowed: one of the two")  # fmt: skip
         if len(tags) > MAX_EXTRA_TAGS:
             raise PydanticCustomError(
                 "invalid_value",
@@ -186,7 +197,7 @@ class CatalogSettings(Section):
     """The Unity Catalog catalog everything lives in."""
 
     name: UcName = Field(description="Catalog name, like main.")
-    create: bool = Field(
+    create: Flag = Field(
         False,
         description="Create (and own) the catalog. Default false: the catalog is referenced, and its "
         "existence is checked during preview.",
@@ -269,7 +280,7 @@ class JobClusterCompute(Section):
     kind: Literal["job_cluster"] = Field(description="job_cluster")
     spark_version: SparkVersion = Field(description="Databricks runtime, like 15.4.x-scala2.12.")
     node_type_id: NodeTypeId = Field(description="Instance type, like i3.xlarge.")
-    num_workers: int = Field(1, ge=0, le=1000, description="Number of workers (0 = single node).")
+    num_workers: WholeNumber = Field(1, ge=0, le=1000, description="Number of workers (0 = single node).")
     policy_id: str | None = Field(None, description="Cluster policy to apply.")
     spark_conf: dict[str, str] = Field({}, description="Extra Spark configuration.")
 
@@ -285,7 +296,7 @@ class ScheduleSettings(Section):
 
     cron: QuartzCron = Field(description="Quartz cron expression, like '0 0 2 * * ?' (02:00 daily).")
     timezone: TimezoneId = Field("UTC", description="Time zone of the cron expression.")
-    paused: bool = Field(False, description="Create the schedule paused (always paused in development mode).")
+    paused: Flag = Field(False, description="Create the schedule paused (always paused in development mode).")
 
 
 # --- The systems of ../shared/seeds, each can be switched off
@@ -294,7 +305,7 @@ class ScheduleSettings(Section):
 class EvalAgentSettings(Section):
     """Seed 000: the MLflow evaluation agent's wheel-task job."""
 
-    enabled: bool = Field(True, description="Deploy this system.")
+    enabled: Flag = Field(True, description="Deploy this system.")
     compute: Compute = Field(ServerlessCompute(), description="Where the job runs.")
     sessions_volume: UcName = Field(
         "eval_sessions", description="Volume in the platform schema for session state (MLFLOW_AGENT_VOLUME_PATH)."
@@ -318,7 +329,7 @@ class EvalAgentSettings(Section):
 class RlmSettings(Section):
     """Seed 003: the RLM orchestrator/executor job pair."""
 
-    enabled: bool = Field(True, description="Deploy this system.")
+    enabled: Flag = Field(True, description="Deploy this system.")
     compute: Compute = Field(ServerlessCompute(), description="Where both jobs run.")
     artifacts_volume: UcName = Field("rlm_artifacts", description="Volume for generated artifacts and results.")
     agent_code_volume: UcName = Field("rlm_agent_code", description="Volume for the agent's code.")
@@ -332,7 +343,7 @@ class RlmSettings(Section):
         description="SQL warehouse on which Pulumi creates the telemetry table; unset, the jobs create it on first "
         "write.",
     )
-    store_job_ids_in_scope: bool = Field(
+    store_job_ids_in_scope: Flag = Field(
         False,
         description="Also write the job ids into the secret scope (rlm-orchestrator-job-id, rlm-executor-job-id) "
         "for consumers that still read them there.",
@@ -342,8 +353,8 @@ class RlmSettings(Section):
         description="A Python file in this repository (path relative to Pulumi.yaml) that Pulumi uploads to the "
         "agent-code volume as agent_code_raw.py. Unset: upload that file yourself.",
     )
-    max_iterations: int = Field(3, ge=1, le=100, description="Default number of orchestration loop iterations.")
-    artifact_timeout_minutes: int = Field(
+    max_iterations: WholeNumber = Field(3, ge=1, le=100, description="Default number of orchestration loop iterations.")
+    artifact_timeout_minutes: WholeNumber = Field(
         60, ge=1, le=1440, description="How long the executor lets one artifact run before stopping it."
     )
     schedule: ScheduleSettings | None = Field(None, description="Run the orchestrator on a schedule.")
@@ -375,7 +386,7 @@ SEED_SCORERS: tuple[ScorerName, ...] = get_args(ScorerName)
 class HealthMonitorSettings(Section):
     """Seed 002: the health-monitor agent's setup job and evaluation-gated deployment job."""
 
-    enabled: bool = Field(True, description="Deploy this system.")
+    enabled: Flag = Field(True, description="Deploy this system.")
     schema_: SchemaSettings | None = Field(
         None, alias="schema", description="The agent schema (required when enabled), like health_monitor_agent_dev."
     )
@@ -419,7 +430,7 @@ class HealthMonitorSettings(Section):
         "CAN_MANAGE, added by the gate once the endpoint is ready. The identity the deployment job runs as manages "
         "it. Additive: removing an entry here does not revoke it.",
     )
-    endpoint_ready_timeout_minutes: int = Field(
+    endpoint_ready_timeout_minutes: WholeNumber = Field(
         30, ge=1, le=180, description="How long the gate waits for the endpoint to be ready before failing."
     )
     thresholds: dict[MetricName, Threshold] = Field(
@@ -454,7 +465,7 @@ class HealthMonitorSettings(Section):
 class PlannedSystemSettings(Section):
     """A system of the seeds that this program cannot deploy yet: it can only be switched off."""
 
-    enabled: bool = Field(False, description="Not deployable yet (planned): must stay false.")
+    enabled: Flag = Field(False, description="Not deployable yet (planned): must stay false.")
 
     @field_validator("enabled")
     @classmethod
@@ -758,7 +769,7 @@ def parse_settings(
         namespace, _, key = full_key.partition(":")
         if namespace == "databricks":
             problems.append(
-                f"{full_key}: is ignored by this program, which configures its own provider; allowed: "
+                f"{_clip(full_key)}: is ignored by this program, which configures its own provider; allowed: "
                 f"set {project}:workspace.host (and .profile), and credentials in the environment"
             )
         elif namespace != project:
@@ -767,10 +778,15 @@ def parse_settings(
             if raw[full_key] not in (None, ""):
                 secrets[key] = "set" if full_key in secret_keys else "plaintext"
         elif key in top_level:
-            values[key] = _decode(key, raw[full_key])
+            if raw[full_key] in (None, ""):
+                continue  # `key:` with nothing after it: the CLI passes "" (and warns); unset, like the secrets
+            try:
+                values[key] = _decode(key, raw[full_key])
+            except _Unreadable as exc:
+                problems.append(f"{full_key}: {exc}")
         else:
             hint = _did_you_mean(key, [*top_level, *SECRET_KEYS])
-            problems.append(f"{full_key}: is not a known setting{hint}; allowed: "
+            problems.append(f"{_clip(full_key)}: is not a known setting{hint}; allowed: "
                             f"{', '.join(top_level)} and the secrets {', '.join(sorted(SECRET_KEYS))}")  # fmt: skip
     settings = None
     try:
@@ -782,14 +798,32 @@ def parse_settings(
     return LoadedSettings(settings=settings, secrets=secrets, stack_file=stack_file)
 
 
+class _Unreadable(ValueError):
+    """JSON text that no setting can hold, said in one line."""
+
+
+def _no_constants(name: str) -> Any:
+    raise _Unreadable(f"holds {name}, which is not a finite number; allowed: finite numbers")
+
+
 def _decode(key: str, value: Any) -> Any:
-    """Top-level values arrive as text; objects and lists as JSON text (how the Pulumi CLI passes them)."""
+    """Top-level values arrive as text; objects and lists as JSON text (how the Pulumi CLI passes them).
+    Text that is not JSON stays text (pydantic then says what was expected). The CLI never writes NaN, a number
+    beyond Python's 4300-digit limit or JSON nested past the recursion limit, but PULUMI_CONFIG can hold them."""
     field = StackSettings.model_fields["schema_" if key == "schema" else key]
     if isinstance(value, str) and field.annotation is not str and value[:1] in "{[":
         try:
-            return json.loads(value)
+            return json.loads(value, parse_constant=_no_constants)
         except json.JSONDecodeError:
             return value
+        except RecursionError:
+            raise _Unreadable("is nested too deeply to read; allowed: the setting's own structure (a few "
+                              "levels)") from None  # fmt: skip
+        except _Unreadable:
+            raise
+        except ValueError:  # int() of more than 4300 digits
+            raise _Unreadable("holds a number thousands of digits long; allowed: numbers of the setting's "
+                              "range") from None  # fmt: skip
     return value
 
 
@@ -812,12 +846,39 @@ def _describe(project: str, error: Any) -> str:
         value = ctx.get("tag", _MISSING)
     if "[key]" in loc:  # a bad dict key (a principal, a tag key): name the entry
         loc.remove("[key]")
-    key = f"{project}:{_path(loc)}"
     message = _friendly(error)
+    misspelt = _misspelt_kind(error)
+    if misspelt is not None:  # `kindx: serverless` is a misspelt `kind`, not a missing one
+        loc.append(misspelt)
+        value = _MISSING
+        others = ", ".join(k for k in _COMPUTE_KEYS if k != "kind")
+        message = (f"is not a known setting{_did_you_mean(misspelt, _COMPUTE_KEYS)}; allowed here: kind (serverless, "
+                   f"existing_cluster or job_cluster) and that kind's settings ({others})")  # fmt: skip
+    key = f"{project}:{_path(loc)}"
     if error["type"] == "missing":
         message += _description_at(error["loc"])
-    shown = "" if value is _MISSING or isinstance(value, dict | list) else f" = {value!r}"
+    if error["type"] == "int_parsing_size":
+        message += f" ({_range_at(error['loc'])})"
+    shown = "" if value is _MISSING or isinstance(value, dict | list) else f" = {_shown(value)}"
     return f"{key}{shown}: {message}"
+
+
+def _misspelt_kind(error: Any) -> str | None:
+    """The first unknown key of a compute mapping that has no kind, if there is one."""
+    value = error.get("input")
+    if error["type"] != "union_tag_not_found" or not isinstance(value, dict):
+        return None
+    return next((str(k) for k in sorted(value, key=str) if k not in _COMPUTE_KEYS), None)
+
+
+def _shown(value: object) -> str:
+    """A value quoted in a message: control and bidirectional characters escaped (repr), long values cut."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _clip(key: str) -> str:
+    return key if len(key) <= 80 and key.isprintable() else json.dumps(key[:77] + ("..." if len(key) > 77 else ""))
 
 
 _MISSING = object()
@@ -826,24 +887,39 @@ _UNION_TAGS: dict[str, type[Section]] = {
     "existing_cluster": ExistingClusterCompute,
     "job_cluster": JobClusterCompute,
 }
+_COMPUTE_KEYS = sorted({f.alias or n for model in _UNION_TAGS.values() for n, f in model.model_fields.items()})
 
 
-def _description_at(loc: tuple[str | int, ...]) -> str:
-    """': <description>' of the field at a pydantic error location, for 'is required' messages."""
+def _field_at(loc: tuple[str | int, ...]) -> FieldInfo | None:
+    """The settings field at a pydantic error location."""
     model: type[BaseModel] | None = StackSettings
-    description = None
+    field = None
     for part in loc:
         if isinstance(part, str) and part in _UNION_TAGS:
             model = _UNION_TAGS[part]
             continue
         fields = {f.alias or n: f for n, f in model.model_fields.items()} if model else {}
         if part not in fields:
-            return ""
-        description = fields[part].description
-        annotation = fields[part].annotation
+            return None
+        field = fields[part]
+        annotation = field.annotation
         candidates = [a for a in (*getattr(annotation, "__args__", ()), annotation) if isinstance(a, type)]
         model = next((a for a in candidates if issubclass(a, BaseModel)), None)
-    return f" ({description})" if description else ""
+    return field
+
+
+def _description_at(loc: tuple[str | int, ...]) -> str:
+    """': <description>' of the field at a pydantic error location, for 'is required' messages."""
+    field = _field_at(loc)
+    return f" ({field.description})" if field is not None and field.description else ""
+
+
+def _range_at(loc: tuple[str | int, ...]) -> str:
+    """'at least 1, at most 100': the bounds of the number field at a pydantic error location."""
+    field = _field_at(loc)
+    words = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+    bounds = [f"{words[k]} {getattr(m, k)}" for m in (field.metadata if field else []) for k in words if hasattr(m, k)]
+    return ", ".join(bounds) or "a whole number"
 
 
 def _path(loc: list[str | int]) -> str:
@@ -853,7 +929,8 @@ def _path(loc: list[str | int]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if part.isidentifier() else f"[{json.dumps(part)}]"
+            shown = part if len(part) <= 60 else part[:57] + "..."  # a hostile key may be a megabyte long
+            path += f".{part}" if part.isidentifier() else f"[{json.dumps(shown)}]"
     return path.lstrip(".")
 
 
@@ -865,6 +942,8 @@ def _friendly(error: Any) -> str:
         return "must be a mapping (YAML object), not a single value"
     if kind == "union_tag_not_found":
         return "needs a kind; allowed: serverless, existing_cluster or job_cluster"
+    if kind == "int_parsing_size":
+        return "is too large a number; allowed: a whole number in the setting's range"  # the range: _describe
     if kind == "union_tag_invalid":
         return "is not a kind of compute; allowed: serverless, existing_cluster or job_cluster"
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):

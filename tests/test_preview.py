@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from infra.__main__ import main
 from infra.preview import mermaid
 from tests.conftest import ROOT, STACK_FILES
 
@@ -101,29 +102,49 @@ def _stack_with(tmp_path: Path, overrides: dict[str, object]) -> Path:
     return path
 
 
-BAD_FILES: list[tuple[str, str]] = [
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`python -m infra preview ARGS`, run in this process (no interpreter start-up): status, stdout, stderr."""
+    status = main(["preview", *args])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+BAD_FILES: list[tuple[str, str | None]] = [
     ("  agent-platform:catlog: {name: main}\n", "agent-platform:catlog: is not a known setting (did you mean 'catalog'?)"),
     ("  agent-platform:catalog: [main\n", "is not valid YAML at line"),
     ("  agent-platform:schema: {name: other}\n", "the key 'agent-platform:schema' is given twice"),
-    ("  agent-platform:deployment: {tags: {created: 2024-05-01}}\n", None),
     ("  agent-platform:deployment: {job_permissions: {1234: CAN_VIEW, admins: CAN_RUN}}\n", "deployment.job_permissions.admins = 'CAN_RUN'"),
-    ("  5: x\n", "agent-platform:5: is not a known setting"),
-    ("  agent-platform:deployment: {tags: {on: x}}\n", None),
+    ("  5: x\n", "config: has the key '5', which is not text"),
+    ("  agent-platform:deployment: {tags: {on: x, created: '2024-05-01'}}\n", None),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(("extra", "expected"), BAD_FILES)
-def test_bad_config_exits_2_with_one_message(tmp_path: Path, extra: str, expected: str | None) -> None:
+def test_bad_config_exits_2_with_one_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, expected: str | None
+) -> None:
     """Bad config: exit status 2, a message naming the file and the key, no traceback, nothing rendered."""
     path = _temp_stack(tmp_path, extra)
-    result = preview("--stack", "tmp", "--config-file", str(path), "--json")
-    if expected is None:  # YAML 1.2 like the Pulumi CLI: `on` is a string, a date stays text: both valid
-        assert result.returncode == 0, result.stderr
+    status, out, err = cli(capsys, "--stack", "tmp", "--config-file", str(path), "--json")
+    if expected is None:  # as the Pulumi CLI reads YAML: `on` is text; a quoted date stays text; both valid
+        assert status == 0, err
+        tags = next(r for r in json.loads(out)["resources"] if r["type"] == "databricks:index/job:Job")["inputs"][
+            "tags"
+        ]
+        assert tags["on"] == "x" and tags["created"] == "2024-05-01"
         return
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    assert result.stderr.startswith(f"error: {path}") and expected in result.stderr, result.stderr
-    assert "Traceback" not in result.stderr
+    assert status == 2 and out == "", err
+    assert err.startswith(f"error: {path}") and expected in err, err
+    assert "Traceback" not in err
+
+
+def test_a_date_becomes_gos_time_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An unquoted date reaches the program as Go's time text, as `pulumi up` passes it (not the date)."""
+    path = _temp_stack(tmp_path, "  agent-platform:deployment: {tags: {created: 2024-05-01}}\n")
+    status, out, err = cli(capsys, "--stack", "tmp", "--config-file", str(path), "--json")
+    assert status == 0, err
+    tags = next(r for r in json.loads(out)["resources"] if r["type"] == "databricks:index/job:Job")["inputs"]["tags"]
+    assert tags["created"] == "2024-05-01 00:00:00 +0000 UTC"
 
 
 @pytest.mark.parametrize(
@@ -134,16 +155,91 @@ def test_bad_config_exits_2_with_one_message(tmp_path: Path, extra: str, expecte
         ({"environment": None}, "agent-platform:environment: is required but not set"),
     ],
 )
-def test_bad_values_exit_2(tmp_path: Path, overrides: dict[str, object], expected: str) -> None:
-    result = preview("--stack", "tmp", "--config-file", str(_stack_with(tmp_path, overrides)))
-    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr, result.stderr
+def test_bad_values_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], overrides: dict[str, object], expected: str
+) -> None:
+    """A bad value, or a key with nothing after it that must be set, is exit status 2 naming the key."""
+    status, _, err = cli(capsys, "--stack", "tmp", "--config-file", str(_stack_with(tmp_path, overrides)))
+    assert status == 2 and expected in err and "Traceback" not in err, err
 
 
-def test_non_utf8_stack_file_is_a_clear_error(tmp_path: Path) -> None:
+def test_non_utf8_stack_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Latin-1 bytes are not text the CLI reads (UTF-16 with a byte-order mark is: tests/test_stackfile.py)."""
     path = tmp_path / "Pulumi.tmp.yaml"
-    path.write_bytes((ROOT / "Pulumi.dev.yaml").read_text().encode("utf-16"))
-    result = preview("--stack", "tmp", "--config-file", str(path))
-    assert result.returncode == 2 and "is not UTF-8 text" in result.stderr and "Traceback" not in result.stderr
+    path.write_bytes((ROOT / "Pulumi.dev.yaml").read_text().replace("dev", "d\xe9v").encode("latin-1"))
+    status, _, err = cli(capsys, "--stack", "tmp", "--config-file", str(path))
+    assert status == 2 and "is not UTF-8 text" in err and "Traceback" not in err, err
+
+
+# A valid stack, to which each hostile row adds keys.
+BASE_STACK = """config:
+  agent-platform:environment: dev
+  agent-platform:workspace: {host: https://e2-demo-field-eng.cloud.databricks.com}
+  agent-platform:catalog: {name: main}
+  agent-platform:schema: {name: agents_dev}
+  agent-platform:health_monitor: {schema: {name: health_monitor_agent_dev}}
+"""
+LAUGHS = "  lol:l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"  lol:l{i + 1}: &l{i + 1} [{', '.join([f'*l{i}'] * 9)}]\n" for i in range(8)
+)
+DIGITS = "9" * 5000
+
+# (what the row is, keys added to BASE_STACK or a whole file, Pulumi.yaml if not the project's, the message)
+HOSTILE: list[tuple[str, str, str | None, str]] = [
+    ("billion laughs (1 KB)", LAUGHS + "  agent-platform:deployment: {tags: {x: *l8}}\n", None, "the document contains excessive aliasing"),
+    ("nested 10001 deep", "  agent-platform:deployment: {tags: " + "[" * 10001 + "]" * 10001 + "}\n", None, "exceeded max depth of 10000"),
+    ("a megabyte of stack file", "  lol:x: " + "x" * (1 << 20) + "\n", None, "is larger than 1 MiB"),
+    ("!!binary that is not base64", "  agent-platform:eval_agent: {experiment_id: !!binary 12345}\n", None, "agent-platform:eval_agent.experiment_id: is tagged !!binary but is not base64"),
+    ("!!binary holding a NUL", "  agent-platform:eval_agent: {experiment_id: !!binary MTIzAA==}\n", None, "agent-platform:eval_agent.experiment_id = '123\\x00': contains U+0000"),
+    ("!!set for a list", "  agent-platform:deployment: {secret_readers: !!set {admins, ops}}\n", None, "agent-platform:deployment.secret_readers: must be a list"),
+    ("!!bool that is not one", "  agent-platform:rlm: {enabled: !!bool yes}\n", None, "agent-platform:rlm.enabled: is tagged !!bool"),
+    ("a 5000-digit count", f"  agent-platform:rlm: {{max_iterations: {DIGITS}}}\n", None, "agent-platform:rlm.max_iterations = '9999"),
+    ("a 5000-digit id", f"  agent-platform:eval_agent: {{experiment_id: {DIGITS}}}\n", None, "agent-platform:eval_agent.experiment_id = '9999"),
+    ("an infinite count", "  agent-platform:rlm: {max_iterations: .inf}\n", None, "agent-platform:rlm.max_iterations: is .inf"),
+    ("Pulumi.yaml config that is a list", "", "name: agent-platform\nconfig: [environment]\n", "Pulumi.yaml: config: must be a mapping of config keys to declarations"),
+    ("Pulumi.yaml without a name", "", "runtime: python\nconfig: {}\n", "Pulumi.yaml: project is missing a 'name' attribute"),
+    ("NUL in a principal", '  agent-platform:deployment: {secret_readers: ["admins\\0"]}\n', None, "agent-platform:deployment.secret_readers[0] = 'admins\\x00': contains U+0000"),
+    ("bidi override in a principal", '  agent-platform:deployment: {job_permissions: {"ops\\u202e": CAN_VIEW}}\n', None, 'agent-platform:deployment.job_permissions["ops\\u202e"]'),
+    ("control character in a run_as", '  agent-platform:deployment: {run_as: "a\\x1b@example.com"}\n', None, "agent-platform:deployment.run_as = 'a\\x1b@example.com': contains U+001B"),
+    ("bidi isolate in a name", '  agent-platform:eval_agent: {sessions_volume: "sess\\u2066ions"}\n', None, "agent-platform:eval_agent.sessions_volume"),
+    ("a boolean given as a count", "  agent-platform:rlm: {enabled: 1}\n", None, "agent-platform:rlm.enabled = 1: is not a boolean"),
+    ("a boolean given as yes", "  agent-platform:eval_agent: {enabled: yes}\n", None, "agent-platform:eval_agent.enabled = 'yes': is not a boolean"),
+    ("tag keys differing in case", "  agent-platform:deployment: {tags: {Team: a, team: b}}\n", None, "agent-platform:deployment.tags.team = 'b': differs from the tag key Team only in case"),
+    ("a misspelt kind", "  agent-platform:rlm: {compute: {kindx: serverless}}\n", None, "agent-platform:rlm.compute.kindx: is not a known setting (did you mean 'kind'?)"),
+    ("a key set twice through its namespace", "  environment: prod\n", None, "sets agent-platform:environment twice"),
+    ("an alias to nothing", "  agent-platform:deployment: {tags: *nothing}\n", None, "uses the unknown anchor 'nothing'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("extra", "project", "expected"), [h[1:] for h in HOSTILE], ids=[h[0] for h in HOSTILE])
+def test_hostile_input_exits_2_with_one_message(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    extra: str,
+    project: str | None,
+    expected: str,
+) -> None:
+    """Whatever a stack file or Pulumi.yaml holds: exit status 2 and one line naming the file and the key or
+    argument, nothing on stdout, never a traceback, a recursion error or gigabytes of memory."""
+    if project is not None:  # another project: only its Pulumi.yaml is read before the error
+        (tmp_path / "Pulumi.yaml").write_text(project)
+        monkeypatch.setattr("infra.__main__.ROOT", tmp_path)
+    path = tmp_path / "Pulumi.tmp.yaml"
+    path.write_text(BASE_STACK + extra)
+    status, out, err = cli(capsys, "--stack", "tmp", "--config-file", str(path), "--json")
+    assert (status, out) == (2, ""), err[:500]
+    shown = "Pulumi.yaml" if project is not None else str(path)
+    assert err.startswith(f"error: {shown}: ") and err.count("\n") == 1 and len(err) < 2000, err[:500]
+    assert expected in err and "Traceback" not in err, err[:500]
+
+
+def test_the_base_of_the_hostile_table_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each hostile row fails because of what it adds, not because of the stack it adds it to."""
+    path = tmp_path / "Pulumi.tmp.yaml"
+    path.write_text(BASE_STACK)
+    status, _, err = cli(capsys, "--stack", "tmp", "--config-file", str(path), "--json")
+    assert status == 0, err
 
 
 def test_encrypted_optional_secret_is_kept_masked(tmp_path: Path) -> None:

@@ -93,7 +93,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"deployment": {"tags": {"cost-center": "42"}}}, 'deployment.tags["cost-center"]', "letters, digits and underscores"),
     ({"deployment": {"notifications": {"on_failure": ["oncall"]}}}, "deployment.notifications.on_failure[0]", "like oncall@example.com"),
     ({"deployment": {"job_permissions": {"ops": "CAN_RUN"}}}, "deployment.job_permissions.ops", "CAN_MANAGE_RUN"),
-    ({"deployment": {"protect_data": "maybe"}}, "deployment.protect_data", "valid boolean"),
+    ({"deployment": {"protect_data": "maybe"}}, "deployment.protect_data", "allowed: true or false"),
     ({"environment": "prod"}, "deployment.run_as", "required in production mode"),
     ({"environment": "prod", "deployment": {"run_as": "alice@example.com"}}, "deployment.run_as", "service principal"),
     ({"environment": "prod", "deployment": {"run_as": _SP, "user": "alice"}}, "deployment.user", "development mode"),
@@ -114,7 +114,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"eval_agent": {"schedule": {"cron": "0 0 25 * * ?"}}}, "eval_agent.schedule.cron", "has '25' in the hours field (allowed: 0-23)"),
     ({"eval_agent": {"schedule": {"cron": "0 0 6 * * MON"}}}, "eval_agent.schedule.cron", "exactly one of day-of-month"),
     ({"eval_agent": {"schedule": {"cron": "0 0 6 * * ?", "timezone": "Mars/Base"}}}, "eval_agent.schedule.timezone", "IANA time zone"),
-    ({"eval_agent": {"enabled": "yes please"}}, "eval_agent.enabled", "valid boolean"),
+    ({"eval_agent": {"enabled": "yes please"}}, "eval_agent.enabled", "allowed: true or false"),
     ({"health_monitor": {}}, "health_monitor.schema", "required when health_monitor is enabled"),
     ({"health_monitor": {"schema": {"name": "agents_dev"}}}, "health_monitor.schema.name", "different schema name"),
     ({"health_monitor": {**_HM, "thresholds": {"safety/mean": 1.5}}}, 'health_monitor.thresholds["safety/mean"]', "from 0 to 1"),
@@ -137,6 +137,31 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"health_monitor": {**_HM, "endpoint_permissions": {"agent-users": "CAN_RUN"}}}, 'health_monitor.endpoint_permissions["agent-users"]', "'CAN_QUERY'"),
     ({"health_monitor": {**_HM, "endpoint_ready_timeout_minutes": 0}}, "health_monitor.endpoint_ready_timeout_minutes", "1"),
     ({"health_monitor": {**_HM, "llm_endpoint": "bad endpoint"}}, "health_monitor.llm_endpoint", "letters, digits"),
+    # Booleans are only what the CLI passes for a YAML boolean; counts and YAML 1.1 words are refused.
+    ({"eval_agent": {"enabled": 1}}, "eval_agent.enabled = 1", "allowed: true or false"),
+    ({"rlm": {"enabled": 0}}, "rlm.enabled = 0", "allowed: true or false"),
+    ({"rlm": {"enabled": "on"}}, "rlm.enabled = 'on'", "yes/no, on/off and 1/0 are not booleans"),
+    ({"catalog": {"name": "main", "create": "True"}}, "catalog.create = 'True'", "allowed: true or false"),
+    ({"deployment": {"protect_data": 1.0}}, "deployment.protect_data = 1.0", "allowed: true or false"),
+    ({"rlm": {"max_iterations": True}}, "rlm.max_iterations = True", "is a boolean; allowed: a whole number"),
+    ({"rlm": {"max_iterations": "9" * 5000}}, "rlm.max_iterations = '999", "too large a number; allowed: a whole number in the setting's range (at least 1, at most 100)"),
+    ({"rlm": {"artifact_timeout_minutes": 1e300}}, "rlm.artifact_timeout_minutes = 1e+300", "(at least 1, at most 1440)"),
+    # Control characters (NUL included) and bidirectional controls, in principals, names, tags and free text.
+    ({"deployment": {"secret_readers": ["admins\x00"]}}, "deployment.secret_readers[0] = 'admins\\x00'", "contains U+0000 (a control character) at position 6"),
+    ({"deployment": {"secret_readers": ["ad\u202emins"]}}, "deployment.secret_readers[0] = 'ad\\u202emins'", "contains U+202E (a bidirectional control)"),
+    ({"catalog": {"name": "main", "grants": {"dev\u2066s": ["SELECT"]}}}, 'catalog.grants["dev\\u2066s"]', "U+2066 (a bidirectional control)"),
+    ({"deployment": {"run_as": "alice\u200f@example.com"}}, "deployment.run_as", "U+200F (a bidirectional control)"),
+    ({"deployment": {"notifications": {"on_failure": ["ops\x1b@example.com"]}}}, "deployment.notifications.on_failure[0]", "U+001B (a control character)"),
+    ({"schema": {"name": "agents\u202e"}}, "schema.name", "U+202E"),
+    ({"deployment": {"tags": {"team": "data\nops"}}}, "deployment.tags.team", "U+000A (a control character)"),
+    ({"catalog": {"name": "main", "comment": "see\u202etxt.exe"}}, "catalog.comment", "U+202E"),
+    ({"deployment": {"user": "al\x7fice"}}, "deployment.user", "U+007F (a control character)"),
+    # Tag keys that differ only in case are one Unity Catalog tag (and one logical name).
+    ({"deployment": {"tags": {"Team": "a", "team": "b"}}}, "deployment.tags.team = 'b'", "differs from the tag key Team only in case"),
+    ({"deployment": {"tags": {"Project": "x"}}}, "deployment.tags.Project", "reserved tag"),
+    # A misspelt discriminator names the key and suggests `kind`.
+    ({"rlm": {"compute": {"kindx": "serverless"}}}, "rlm.compute.kindx: is not a known setting (did you mean 'kind'?)", "serverless, existing_cluster or job_cluster"),
+    ({"eval_agent": {"compute": {"knd": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}}}, "eval_agent.compute.knd", "did you mean 'kind'?"),
 ]  # fmt: skip
 
 
@@ -150,6 +175,49 @@ def test_bad_value_names_file_key_and_what_is_allowed(overrides: dict[str, Any],
     assert f"{PROJECT}:{key}" in message, message
     assert allowed in message, message
     assert "Traceback" not in message and "pydantic" not in message.lower()
+
+
+def test_a_hostile_value_is_shown_short_and_on_one_line() -> None:
+    """A megabyte-long value, or one with line breaks and bidirectional controls, is quoted escaped and cut:
+    the message stays one line a terminal shows as it is."""
+    for bad in ("x" * 1_000_000, "a\nb\u202ec" * 1000):
+        with pytest.raises(SettingsError) as raised:
+            parse({"schema": {"name": bad}})
+        message = str(raised.value)
+        assert "\n" not in message and "\u202e" not in message and len(message) < 400, message[:400]
+        assert f"{PROJECT}:schema.name = " in message
+
+
+def test_an_empty_top_level_value_is_unset() -> None:
+    """`agent-platform:deployment:` with nothing after it reaches the program as "" (the CLI's rule); the
+    program reads it as unset, like an empty secret: the model's default, never "must be a mapping"."""
+    raw = {**raw_config(), f"{PROJECT}:deployment": "", f"{PROJECT}:rlm": ""}
+    settings = parse_settings(raw, [], project=PROJECT, stack_file="Pulumi.test.yaml").settings
+    assert settings.deployment.mode is None and settings.rlm.enabled
+    with pytest.raises(SettingsError, match=f"{PROJECT}:environment: is required but not set"):
+        parse_settings({**raw, f"{PROJECT}:environment": ""}, [], project=PROJECT, stack_file="Pulumi.test.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"max_iterations": NaN}', "holds NaN, which is not a finite number"),
+        ('{"max_iterations": -Infinity}', "holds -Infinity, which is not a finite number"),
+        ('{"max_iterations": ' + "9" * 5000 + "}", "holds a number thousands of digits long"),
+        ('{"x": ' + "[" * 100_000 + "]" * 100_000 + "}", "is nested too deeply to read"),
+    ],
+    ids=["nan", "infinity", "5000-digit-number", "nested-100000-deep"],
+)
+def test_config_text_no_setting_can_hold_is_one_message(text: str, expected: str) -> None:
+    """The CLI never writes these, but PULUMI_CONFIG can hold anything: still one message naming the key,
+    never a ValueError or RecursionError from the JSON reader."""
+    raw = {**raw_config(), f"{PROJECT}:rlm": text}
+    with pytest.raises(SettingsError) as raised:
+        parse_settings(raw, [], project=PROJECT, stack_file="Pulumi.test.yaml")
+    assert (
+        str(raised.value)
+        == f"Pulumi.test.yaml: {PROJECT}:rlm: {expected}; allowed: " + str(raised.value).split("; allowed: ", 1)[1]
+    )
 
 
 def test_bad_value_is_shown_but_a_missing_one_is_not() -> None:
