@@ -125,6 +125,8 @@ def retried(what: str, call: Callable[[], T], clock: Clock, attempts: int, first
     for attempt in range(1, attempts + 1):
         try:
             return call()
+        except Cancelled:
+            raise
         except Exception as exc:
             if attempt == attempts or not _transient(exc):
                 raise JobError(f"{what} failed ({attempt} attempt(s)): {exc}") from exc
@@ -348,10 +350,12 @@ class Orchestration:
                     self.give_up(self.in_flight, f"the session stopped: {exc}")
                 text = str(exc) if isinstance(exc, JobError) else f"orchestrator error: {type(exc).__name__}: {exc}"
                 state.data.update(status="failed", error=REDACTOR.text(text))
-                if isinstance(exc, JobError) or not isinstance(exc, Exception):
+                if not isinstance(exc, Exception):
                     raise
-                log.exception("the orchestrator failed")
-                raise JobError(text) from exc
+                if not isinstance(exc, JobError):
+                    log.exception("the orchestrator failed")
+                # Raised again redacted, without the chained causes (they may quote a secret in another form).
+                raise (type(exc) if isinstance(exc, JobError) else JobError)(state.data["error"]) from None
             finally:
                 state.data["ended_at"] = _utc_now()
                 state.write()
@@ -360,6 +364,21 @@ class Orchestration:
         if errors:
             raise JobError(f"session completed, but {len(errors)} telemetry row(s) were not written: {errors[0]}")
         return state.data
+
+    def _follow(
+        self, record: dict[str, Any], directory: Path, artifact: Path, token: str, parameters: dict[str, str], auth: str
+    ) -> str | None:
+        """Record a submitted run: its page, submission.json, session.json, the telemetry row."""
+        run_id, iteration = record["executor_run_id"], record["iteration"]
+        url = getattr(get_run(self.client, run_id, self.clock), "run_page_url", None)
+        record["run_page_url"] = url
+        submission = {"executor_job_id": self.args.executor_job_id, "executor_run_id": run_id, "run_page_url": url,
+                      "idempotency_token": token, "parameters": parameters, "auth": auth, "submitted_at": time.time()}
+        write_json(directory / "submission.json", submission)
+        self.state.write()
+        self.emit("submitted", iteration, artifact, run_id, status="submitted", details={"run_page_url": url})
+        log.info("iteration %d: executor run %s submitted: %s", iteration, run_id, url)
+        return url
 
     def _loop(self, auth: str) -> None:
         args, clock, client, state = self.args, self.clock, self.client, self.state
@@ -389,21 +408,14 @@ class Orchestration:
             state.data["runs"].append(record)
             self.in_flight = record
             state.write()
-            url = getattr(get_run(client, run_id, clock), "run_page_url", None)
-            record["run_page_url"] = url
-            write_json(directory / "submission.json", {
-                "executor_job_id": args.executor_job_id, "executor_run_id": run_id, "run_page_url": url,
-                "idempotency_token": token, "parameters": parameters, "auth": auth, "submitted_at": time.time(),
-            })  # fmt: skip
-            state.write()
-            self.emit("submitted", iteration, artifact, run_id, status="submitted", details={"run_page_url": url})
-            log.info("iteration %d: executor run %s submitted: %s", iteration, run_id, url)
             try:
+                url = self._follow(record, directory, artifact, token, parameters, auth)
                 run = wait_for_run(client, run_id, args.run_timeout_seconds, args.poll_seconds,
                                    args.max_poll_seconds, clock)  # fmt: skip
             except JobError as exc:
                 self.give_up(record, str(exc))
-                raise JobError(f"iteration {iteration}: {exc}; the run was {record['state']}") from exc
+                stopped = Cancelled if isinstance(exc, Cancelled) else JobError
+                raise stopped(f"iteration {iteration}: {exc}; the run was {record['state']}") from exc
             run_state = getattr(getattr(run.state, "result_state", None), "value", None) or _state_of(run)
             record["state"] = "finished"
             record["run_state"] = run_state
