@@ -155,12 +155,12 @@ class RlmJobs(pulumi.ComponentResource):
             ("--max-iterations", "{{job.parameters.max_iterations}}"),
             ("--session-id", "{{job.parameters.session_id}}"),
             ("--run-timeout-seconds", str(run_wait_seconds(s))),
-            # Idempotency tokens are <job run id>-<attempt>-<iteration>. {{job.run_id}} alone stays the same when a
-            # run is repaired, so a repair would get the old (failed) executor runs back and never run the fixed
-            # code. {{task.execution_count}} counts this task's executions including retries and repairs (per
-            # Databricks' dynamic value references; {{job.repair_count}} would miss task retries, and
-            # {{task.run_id}} is not a count the session directory can name its attempts by): each attempt gets
-            # fresh tokens, while the retries within one attempt keep exactly one executor run per iteration.
+            # Idempotency tokens are rlm-<job run id>-<attempt>-<iteration>. {{job.run_id}} alone stays the same when
+            # a run is repaired, so a repair would get the old (failed) executor runs back and never run the fixed
+            # code. Databricks' dynamic value references offer {{job.repair_count}} (repairs only, not task
+            # retries), {{task.run_id}} (new per attempt, but a long id) and {{task.execution_count}}: "number of
+            # executions including retries and repairs". The count is used: each attempt gets fresh tokens and its
+            # own directory (attempt-<n>/), while retries within one attempt keep one executor run per iteration.
             ("--attempt", "{{task.execution_count}}"),
             *fallback,
             *telemetry,

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultkit import FakeClock, job_log, leaks, run_main, survivors
 
 from agent_jobs import logs, sql
 from agent_jobs.rlm import executor
-from faultkit import FakeClock, job_log, leaks, run_main, survivors
 from standin import StandIn
 
 SECRET = "AIzaSyFAKE-executor-secret-0123456789"
@@ -128,7 +128,7 @@ def _huge(run: Run) -> None:
 
 def _rmtree(run: Run) -> None:
     assert run.result_file == run.directory / "result.json"
-    assert any("removed during the run" in note for note in run.result["notes"])
+    assert any("did not exist when the result was written" in note for note in run.result["notes"])
 
 
 def _result_dir(run: Run) -> None:

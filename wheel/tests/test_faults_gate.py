@@ -15,6 +15,7 @@ from typing import Any
 
 import mlflow
 import pytest
+from faultkit import run_main
 from mlflow import MlflowClient
 
 from agent_jobs import logs
@@ -25,7 +26,6 @@ from agent_jobs.health_monitor.endpoints import EndpointSpec
 from agent_jobs.health_monitor.evaluation import check_thresholds
 from agent_jobs.health_monitor.gate import GateConfig, run_gate
 from conftest import Store
-from faultkit import run_main
 from standin import TOKEN, Fault, StandIn
 
 MODEL = "main.hm.health_monitor_agent"
@@ -58,11 +58,11 @@ CANNED = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def store(mlflow_store: Store, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+def store(mlflow_store: Store, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """The session's sqlite MLflow (creating one costs seconds of migrations) and a directory for artifacts."""
     root = tmp_path_factory.mktemp("gate")
     (root / "canned.py").write_text(CANNED)
-    yield mlflow_store.uri, root
+    return mlflow_store.uri, root
 
 
 @pytest.fixture

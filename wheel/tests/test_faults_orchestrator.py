@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from faultkit import FakeClock, leaks, run_main, sdk_client, survivors
 
 from agent_jobs.errors import JobError
 from agent_jobs.rlm import executor, orchestrator
-from faultkit import FakeClock, leaks, run_main, sdk_client, survivors
 from standin import Fault, StandIn
 
 EXECUTOR_JOB = 42

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from faultkit import FakeClock, run_main, sdk_client
 
 from agent_jobs import logs
 from agent_jobs.errors import JobError
 from agent_jobs.rlm import executor, orchestrator
 from agent_jobs.rlm.telemetry import COLUMNS, create_table_sql
-from faultkit import FakeClock, run_main, sdk_client
 from standin import StandIn
 
 EXECUTOR_JOB = 42

@@ -233,8 +233,8 @@ def _write_result(path: Path, result: dict[str, Any]) -> Path | None:
     was repaired; where it was written, or None."""
     try:
         if not path.parent.is_dir():
-            log.warning("the artifact's directory %s is gone; creating it again for the result", path.parent)
-            result.setdefault("notes", []).append(f"{path.parent} was removed during the run; created again")
+            log.warning("the artifact's directory %s is gone; creating it for the result", path.parent)
+            result.setdefault("notes", []).append(f"{path.parent} did not exist when the result was written: created")
             path.parent.mkdir(parents=True, exist_ok=True)
         if path.is_dir() or (path.is_symlink() and not path.is_file()):
             fallback = path.with_name(FALLBACK_NAME)

@@ -372,8 +372,15 @@ class Orchestration:
         run_id, iteration = record["executor_run_id"], record["iteration"]
         url = getattr(get_run(self.client, run_id, self.clock), "run_page_url", None)
         record["run_page_url"] = url
-        submission = {"executor_job_id": self.args.executor_job_id, "executor_run_id": run_id, "run_page_url": url,
-                      "idempotency_token": token, "parameters": parameters, "auth": auth, "submitted_at": time.time()}
+        submission = {
+            "executor_job_id": self.args.executor_job_id,
+            "executor_run_id": run_id,
+            "run_page_url": url,
+            "idempotency_token": token,
+            "parameters": parameters,
+            "auth": auth,
+            "submitted_at": time.time(),
+        }
         write_json(directory / "submission.json", submission)
         self.state.write()
         self.emit("submitted", iteration, artifact, run_id, status="submitted", details={"run_page_url": url})
