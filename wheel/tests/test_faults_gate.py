@@ -232,6 +232,7 @@ class Recorder:
     def __init__(self, client: MlflowClient) -> None:
         self.calls: list[str] = []
         self.client = client
+        self.permission_error: str | None = None
 
     def deploy(self, spec: EndpointSpec) -> str:
         self.calls.append("deploy")
@@ -242,6 +243,8 @@ class Recorder:
 
     def set_permissions(self, name: str, permissions: Mapping[str, str]) -> None:
         self.calls.append("permissions")
+        if self.permission_error:
+            raise JobError(self.permission_error)
 
     def __getattr__(self, name: str) -> Any:  # the registry client's other methods
         return getattr(self.client, name)
@@ -252,15 +255,19 @@ class Recorder:
 
 
 def test_the_alias_moves_only_after_the_endpoint_is_ready(workspace: StandIn, model: str) -> None:
-    """The order the README promises: deploy, READY, alias, then permissions."""
-    log_version(model)
+    """The order the README promises: deploy, READY, alias, then permissions; a permissions failure fails
+    the run but leaves the alias on the version the endpoint now serves."""
+    version = log_version(model)
     recorder = Recorder(MlflowClient())
+    recorder.permission_error = "PERMISSION_DENIED: cannot grant CAN_QUERY"
     config = GateConfig(model_name=model, model_version="", promotion_target="staging", mode="enabled",
                         thresholds=json.loads(THRESHOLDS), experiment=EXPERIMENT, endpoint_name=ENDPOINT,
                         endpoint_permissions={"agent-users": "CAN_QUERY"})  # fmt: skip
     built = scorers.build_scorers(HEURISTICS.split(","))
     result = run_gate(config, recorder, lambda: recorder, built, RECORDS)  # type: ignore[arg-type, return-value]
     assert result.promoted and recorder.calls == ["deploy", "ready", "alias", "permissions"]
+    assert result.failures == [f"endpoint {ENDPOINT} permissions: PERMISSION_DENIED: cannot grant CAN_QUERY"]
+    assert aliases(model) == {"staging": version}
 
 
 @pytest.mark.parametrize("metric", [math.inf, -math.inf])
