@@ -31,6 +31,7 @@ from standin import TOKEN, Fault, StandIn
 MODEL = "main.hm.health_monitor_agent"
 ENDPOINT = "health-monitor-agent-test"
 EXPERIMENT = "/Shared/test/health-monitor"
+MODELS_EXPERIMENT = "/Shared/test/models"
 BAD_EXPERIMENT = "/Shared/test/refused"  # what a refused run would have created: no test creates it
 HEURISTICS = "response_length,no_errors,databricks_context"
 THRESHOLDS = json.dumps({"response_length/mean": 0.1, "no_errors/mean": 0.3, "databricks_context/mean": 0.1})
@@ -59,9 +60,13 @@ CANNED = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def store(mlflow_store: Store, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """The session's sqlite MLflow (creating one costs seconds of migrations) and a directory for artifacts."""
+    """The session's sqlite MLflow (creating one costs seconds of migrations) with this module's experiments,
+    their artifacts in a temporary directory (the store's default root is wherever the session started)."""
     root = tmp_path_factory.mktemp("gate")
     (root / "canned.py").write_text(CANNED)
+    client = MlflowClient(tracking_uri=mlflow_store.uri)
+    for name in (EXPERIMENT, MODELS_EXPERIMENT):
+        client.create_experiment(name, artifact_location=str(root / "artifacts" / name.rsplit("/", 1)[1]))
     return mlflow_store.uri, root
 
 
@@ -101,7 +106,7 @@ def model() -> str:
 
 
 def log_version(model: str) -> str:
-    mlflow.set_experiment("/Shared/test/models")
+    mlflow.set_experiment(MODELS_EXPERIMENT)
     with mlflow.start_run(run_name="log"):
         info = mlflow.pyfunc.log_model(
             name="agent", python_model="canned.py", model_config={"answer": GOOD}, registered_model_name=model
