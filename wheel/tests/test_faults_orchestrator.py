@@ -29,15 +29,17 @@ from standin import Fault, StandIn
 
 EXECUTOR_JOB = 42
 RUN_GET, RUN_NOW, CANCEL = "/api/2.2/jobs/runs/get", "/api/2.2/jobs/run-now", "/api/2.2/jobs/runs/cancel"
-DONE = 'import json; print(json.dumps({"done": True}))\n'
+DONE = 'import json, os; print("using", os.environ["GOOGLE_API_KEY"]); print(json.dumps({"done": True}))\n'
 PAT = "dapi-fallback-pat-0123456789abcdef"
+SECRET = "AIzaSyFAKE-orchestrated-artifact-key-77"
 
 
 def real_executor(parameters: dict[str, str]) -> str:
-    """The stand-in's executor job: the real executor on the run's parameters (no secrets: none needed)."""
+    """The stand-in's executor job: the real executor on the run's parameters, with the artifact's key."""
     args = executor.build_parser().parse_args(
         ["--artifact-path", parameters["artifact_path"], "--run-id", parameters["run_id"],
-         "--iteration", parameters["iteration"], "--previous-result", parameters["previous_result"]]
+         "--iteration", parameters["iteration"], "--previous-result", parameters["previous_result"],
+         "--env-secret", "GOOGLE_API_KEY=adk-secrets/google-api-key"]
     )  # fmt: skip
     try:
         executor.record(args, executor.execute(args, drain_seconds=0.2))
@@ -82,6 +84,7 @@ class World:
 @pytest.fixture
 def world(standin: StandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
     standin.job_handlers[EXECUTOR_JOB] = real_executor
+    standin.secrets[("adk-secrets", "google-api-key")] = SECRET
     for name in ("DB_IS_JOB", "DB_JOB_ID", "DB_JOB_RUN_ID", "DATABRICKS_CONFIG_PROFILE", "SESSION_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABRICKS_HOST", standin.url)
@@ -100,8 +103,10 @@ def orchestrate(world: World, *extra: str, code: str = DONE, **client: Any) -> t
 
 
 def check_state(world: World, status: str) -> dict[str, Any]:
-    """session.json says how the session ended and lists every run the stand-in started, with its URL."""
+    """session.json says how the session ended and lists every run the stand-in started, with its URL; no
+    form of the artifact's key is in any file of the run; nothing the artifacts started is running."""
     state = world.state
+    assert leaks(SECRET, world.tmp) == []
     assert state["status"] == status and state["ended_at"]
     recorded = {r["executor_run_id"]: r for r in state["runs"]}
     assert set(recorded) == set(world.standin.runs)
@@ -174,6 +179,8 @@ CASES = [
          check=one_token),
     Case("run-now loses its response", fault("POST", RUN_NOW, Fault("drop")), check=one_token),
     Case("run-now's connection is reset", fault("POST", RUN_NOW, Fault("reset")), check=one_token),
+    Case("run-now answers slowly", fault("POST", RUN_NOW, Fault("delay", seconds=0.4)),
+         client={"http_timeout_seconds": 0.1}, check=one_token),
     Case("runs/get keeps failing", fault("GET", RUN_GET, *ERRORS), "failed",
          r"reading the state of executor run 1000 failed \(6 attempt\(s\)\).*was cancelled", check=cancelled),
     Case("runs/get and the cancel keep failing", both(fault("GET", RUN_GET, *ERRORS), fault("POST", CANCEL, *ERRORS)),
@@ -235,6 +242,23 @@ def test_a_repaired_run_gets_fresh_tokens_and_runs_the_fixed_code(world: World) 
     assert json.loads((session / "iter-1" / "result.json").read_text())["status"] == "failed"
     assert json.loads((session / "attempt-2" / "iter-1" / "result.json").read_text())["output"] == {"done": True}
     assert world.state["attempt"] == 2 and world.state["status"] == "completed"
+
+
+def test_the_console_script_exits_1_and_leaves_the_state(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As a console script (connecting from the environment): exit status 1, one line naming the failure,
+    session.json saying the same."""
+    world.standin.job_handlers[EXECUTOR_JOB] = writes_result("null")
+    clock = world.clock.orchestrator_clock()
+    monkeypatch.setattr(orchestrator, "Clock", lambda: clock)  # main's clock: no real waits between polls
+    args = world.args()
+    argv = ["--executor-job-id", "42", "--artifacts-path", args.artifacts_path, "--agent-code-path",
+            args.agent_code_path, "--session-id", world.session]  # fmt: skip
+    assert run_main(orchestrator.main, argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rlm-orchestrator: error: iteration 1: executor run 1000 SUCCESS, result invalid")
+    assert check_state(world, "failed")["error"] in err
 
 
 def test_a_refused_identity_still_leaves_the_session_state(world: World) -> None:
