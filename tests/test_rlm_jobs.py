@@ -108,3 +108,52 @@ def test_disabled_rlm_has_no_jobs() -> None:
     plan = program_plan({"rlm": {"enabled": False}})
     assert not [j.name for j in plan.all("Job") if j.name.startswith("rlm-")]
     assert "rlm_executor_job_id" not in plan.outputs and "rlm_orchestrator_job_id" not in plan.outputs
+
+
+def test_the_orchestrator_waits_as_long_as_an_executor_run_may_last(dev: Plan) -> None:
+    """Issue #11: the wait passed to the orchestrator covers the executor job's whole timeout (plus a margin
+    for the queue), and the orchestrator job outlasts that wait in every iteration."""
+    from infra.jobs.rlm import RUN_WAIT_MARGIN_SECONDS
+
+    executor, orchestrator = (
+        unwrap(dev.one("Job", "rlm-executor").inputs),
+        unwrap(dev.one("Job", "rlm-orchestrator").inputs),
+    )
+    wait = float(options(orchestrator)["--run-timeout-seconds"])
+    assert wait == executor["timeoutSeconds"] + RUN_WAIT_MARGIN_SECONDS
+    artifact = int(options(executor)["--timeout-seconds"])
+    assert artifact < executor["timeoutSeconds"] < wait
+    iterations = int(next(p["default"] for p in orchestrator["parameters"] if p["name"] == "max_iterations"))
+    assert orchestrator["timeoutSeconds"] > wait * iterations
+
+
+def test_a_longer_artifact_timeout_lengthens_the_wait() -> None:
+    """The wait is derived, not a default: 120-minute artifacts (an 8100 s executor job) are waited for."""
+    plan = program_plan({"rlm": {"artifact_timeout_minutes": 120}})
+    executor = unwrap(plan.one("Job", "rlm-executor").inputs)
+    assert executor["timeoutSeconds"] == 8100
+    assert float(options(unwrap(plan.one("Job", "rlm-orchestrator").inputs))["--run-timeout-seconds"]) > 8100
+
+
+def test_each_attempt_of_the_orchestrator_gets_fresh_idempotency_tokens(dev: Plan) -> None:
+    """A repaired or retried orchestrator task must not get the old executor runs back: it is told its
+    execution count, which the tokens include (beside the job run id)."""
+    o = options(unwrap(dev.one("Job", "rlm-orchestrator").inputs))
+    assert o["--attempt"] == "{{task.execution_count}}" and o["--job-run-id"] == "{{job.run_id}}"
+
+
+def test_both_tasks_pass_what_the_wheels_parsers_accept(dev: Plan) -> None:
+    """The job definitions and the entry points agree: every option is known and valid (numbers in range),
+    with the references replaced by what a run resolves them to."""
+    from agent_jobs.rlm import executor, orchestrator
+
+    values = {"{{job.id}}": "11", "{{job.run_id}}": "22", "{{task.execution_count}}": "1",
+              "{{job.parameters.artifact_path}}": "/Volumes/main/agents_dev/rlm_artifacts/s/iter-1/artifact.py",
+              "{{job.parameters.run_id}}": "s", "{{job.parameters.iteration}}": "1",
+              "{{job.parameters.previous_result}}": "", "{{job.parameters.max_iterations}}": "3",
+              "{{job.parameters.session_id}}": ""}  # fmt: skip
+    for name, parser in (("rlm-executor", executor.build_parser()), ("rlm-orchestrator", orchestrator.build_parser())):
+        (task,) = unwrap(dev.one("Job", name).inputs)["tasks"]
+        argv = [values.get(part, part) for part in task["pythonWheelTask"]["parameters"]]
+        assert "{{" not in " ".join(argv), argv
+        parser.parse_args(argv)  # SystemExit(2) on an unknown option or a bad value

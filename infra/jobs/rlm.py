@@ -7,6 +7,10 @@ ADK_AGENT_CODE_PATH -> --agent-code-path, ADK_EXECUTOR_JOB_ID -> --executor-job-
 job's own id (an Output), never through a secret scope. GOOGLE_API_KEY reaches the artifacts the executor
 runs as --env-secret GOOGLE_API_KEY=<scope>/google-api-key: a reference read at run time, never a value.
 
+The orchestrator waits for each executor run at least as long as that run may last (the executor job's
+timeout plus a margin for queueing and start-up), and gets `{{task.execution_count}}` to make its idempotency
+tokens unique per attempt (see the orchestrator options below).
+
 Logical names are stable, so job ids stay stable across deploys (the seed kept its bundle keys for that).
 """
 
@@ -28,6 +32,22 @@ from infra.settings import RlmSettings
 AGENT_CODE_NAME = "agent_code_raw.py"  # seed 003's ADK_AGENT_CODE_PATH file name
 TELEMETRY_TABLE = "telemetry"
 JOB_ID_SECRETS = {"rlm_orchestrator": "rlm-orchestrator-job-id", "rlm_executor": "rlm-executor-job-id"}
+EXECUTOR_SETUP_MINUTES = 15
+"""The executor job's allowance beyond the artifact's own timeout: library install, start-up, result, telemetry."""
+RUN_WAIT_MARGIN_SECONDS = 600
+"""How much longer than the executor job's timeout the orchestrator waits for a run: time in the queue and to
+start (a job's timeout does not count queueing)."""
+ITERATION_OVERHEAD_SECONDS = 300
+"""Per iteration, beyond the wait: writing the artifact, submitting, reading the result, telemetry."""
+
+
+def executor_timeout_seconds(settings: RlmSettings) -> int:
+    return (settings.artifact_timeout_minutes + EXECUTOR_SETUP_MINUTES) * 60
+
+
+def run_wait_seconds(settings: RlmSettings) -> int:
+    """The orchestrator's --run-timeout-seconds: never shorter than an executor run may legitimately take."""
+    return executor_timeout_seconds(settings) + RUN_WAIT_MARGIN_SECONDS
 
 
 def telemetry_columns(wheel_source: Path) -> list[dict[str, str]]:
@@ -109,7 +129,7 @@ class RlmJobs(pulumi.ComponentResource):
                 args.job_names["rlm_executor"],
                 "RLM executor (seed 003, job B): runs one generated artifact, writes result.json and telemetry",
                 [executor_task],
-                timeout_seconds=(s.artifact_timeout_minutes + 15) * 60,
+                timeout_seconds=executor_timeout_seconds(s),
                 max_concurrent_runs=10,  # several orchestrator sessions may run at once
                 parameters=[
                     db.JobParameterArgs(name=n, default=d)
@@ -134,6 +154,14 @@ class RlmJobs(pulumi.ComponentResource):
             ("--agent-code-path", agent_code),
             ("--max-iterations", "{{job.parameters.max_iterations}}"),
             ("--session-id", "{{job.parameters.session_id}}"),
+            ("--run-timeout-seconds", str(run_wait_seconds(s))),
+            # Idempotency tokens are rlm-<job run id>-<attempt>-<iteration>. {{job.run_id}} alone stays the same when
+            # a run is repaired, so a repair would get the old (failed) executor runs back and never run the fixed
+            # code. Databricks' dynamic value references offer {{job.repair_count}} (repairs only, not task
+            # retries), {{task.run_id}} (new per attempt, but a long id) and {{task.execution_count}}: "number of
+            # executions including retries and repairs". The count is used: each attempt gets fresh tokens and its
+            # own directory (attempt-<n>/), while retries within one attempt keep one executor run per iteration.
+            ("--attempt", "{{task.execution_count}}"),
             *fallback,
             *telemetry,
             *run_ids,
@@ -146,7 +174,8 @@ class RlmJobs(pulumi.ComponentResource):
                 args.job_names["rlm_orchestrator"],
                 "RLM orchestrator (seed 003, job A): submits executor runs through the Jobs API",
                 [orchestrator_task],
-                timeout_seconds=(s.artifact_timeout_minutes + 15) * 60 * s.max_iterations,
+                # Every iteration may wait the whole run wait: the job must not time out before its last wait does.
+                timeout_seconds=(run_wait_seconds(s) + ITERATION_OVERHEAD_SECONDS) * s.max_iterations,
                 parameters=[
                     db.JobParameterArgs(name="max_iterations", default=str(s.max_iterations)),
                     db.JobParameterArgs(name="session_id", default=""),

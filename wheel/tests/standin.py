@@ -9,8 +9,11 @@
   PENDING -> RUNNING -> TERMINATED over successive polls; `job_handlers[job_id](parameters)` decides a run's
   result (and may do the job's work, e.g. call the executor); `drop_run_now` answers that many run-now
   requests by closing the connection after the run was created (a lost response);
+- POST /api/2.2/jobs/runs/cancel: the run ends CANCELED (recorded in `cancelled`);
 - GET /api/2.1/clusters/get, POST /api/2.1/clusters/start: clusters that start over a few polls;
-- POST /api/2.0/sql/statements: SQL statements (recorded, always SUCCEEDED);
+- POST /api/2.0/sql/statements (recorded), GET /api/2.0/sql/statements/<id>, POST .../<id>/cancel: a statement
+  answers PENDING for its first `statement_polls` reads (a starting warehouse), then SUCCEEDED, or FAILED
+  with `statement_error` when that is set;
 - POST /serving-endpoints/<name>/invocations: a chat-completions answer (`chat_answer`), for a model that
   queries an LLM endpoint through databricks-sdk;
 - GET /api/2.1/unity-catalog/volumes/<full_name>, POST /api/2.1/unity-catalog/volumes: Unity Catalog
@@ -23,15 +26,27 @@
   PUT, PATCH, DELETE and HEAD go to `routes` only, GET and POST when no route above matched. A route may answer
   (status, JSON object) or (status, bytes, headers); a PUT whose Content-Type is application/octet-stream reaches
   it as {"content": the bytes}.
+
+
+Faults: `fault(method, path, *faults)` queues faults for the next requests to that path (a path ending in `*`
+is a prefix); each request takes one, in order. `Fault("error", 500)` answers with that status before doing
+anything; `Fault("error_after", 500)` does the work (a run is created) and then answers with the error;
+`Fault("drop")` does the work and closes the connection without an answer (a lost response); `Fault("reset")`
+resets the connection (TCP RST) before doing anything; `Fault("delay", seconds=s)` answers late. Taken faults
+are recorded in `faults_taken`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import socket
+import struct
 import threading
+import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -44,6 +59,22 @@ Route = Callable[[str, str, dict[str, Any]], "Reply | None"]  # (method, path, b
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
     return status, {"error_code": code, "message": message}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scripted fault (see the module docstring): kind is error, error_after, drop, reset or delay."""
+
+    kind: str
+    status: int = 500
+    seconds: float = 0.0
+    # Not a message the SDK treats as transient ("Unexpected error", ...): a 500 like this one is not retried by
+    # the SDK, so the code under test must retry it itself.
+    message: str = "injected fault: internal error"
+
+    def body(self) -> dict[str, Any]:
+        code = {500: "INTERNAL_ERROR", 503: "TEMPORARILY_UNAVAILABLE", 429: "REQUEST_LIMIT_EXCEEDED"}
+        return {"error_code": code.get(self.status, "INTERNAL_ERROR"), "message": self.message}
 
 
 class StandIn:
@@ -66,11 +97,17 @@ class StandIn:
         self.polls_to_ready: int | None = 2
         self.polls_to_delete = 1
         self.routes: list[Route] = [self._serving]
+        self.cancelled: list[int] = []
+        self.statement_polls = 0
+        self.statement_error: str | None = None
+        self.statement_state: dict[str, dict[str, Any]] = {}
+        self.faults: dict[tuple[str, str], list[Fault]] = {}
+        self.faults_taken: list[tuple[str, str, Fault]] = []
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        # A short poll: shutdown() waits up to one poll interval (0.5 s by default) on every test.
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        # A short poll interval: shutdown() waits up to one interval, and every test stops a stand-in.
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def __enter__(self) -> StandIn:
         self._thread.start()
@@ -85,6 +122,21 @@ class StandIn:
 
     def calls(self, path: str) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"] == path]
+
+    def fault(self, method: str, path: str, *faults: Fault) -> None:
+        """Queue `faults` for the next `method` requests to `path` (a trailing `*` matches a prefix)."""
+        with self._lock:
+            self.faults.setdefault((method, path), []).extend(faults)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for (m, p), queue in self.faults.items():
+                matches = path.startswith(p[:-1]) if p.endswith("*") else path == p
+                if m == method and matches and queue:
+                    fault = queue.pop(0)
+                    self.faults_taken.append((method, path, fault))
+                    return fault
+        return None
 
     # --- the API, one method per route (called under the lock)
 
@@ -114,11 +166,56 @@ class StandIn:
         polls = run["polls"]
         run["polls"] += 1
         state: dict[str, Any] = {"life_cycle_state": "PENDING" if polls == 0 else "RUNNING"}
-        if polls >= self.polls_to_finish:
+        if run.get("cancelled"):
+            state = {"life_cycle_state": "TERMINATED", "result_state": "CANCELED", "state_message": "cancelled"}
+        elif polls >= self.polls_to_finish:
             state = {"life_cycle_state": "TERMINATED", "result_state": run["result_state"],
                      "state_message": "" if run["result_state"] == "SUCCESS" else "task failed"}  # fmt: skip
         return 200, {"run_id": run_id, "job_id": run["job_id"], "state": state,
                      "run_page_url": f"{self.url}/#job/{run['job_id']}/run/{run_id}"}  # fmt: skip
+
+    def _cancel_run(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        run = self.runs.get(int(body.get("run_id", 0)))
+        if run is None:
+            return _error(400, "INVALID_PARAMETER_VALUE", f"Run {body.get('run_id')} does not exist.")
+        run["cancelled"] = True
+        self.cancelled.append(int(body["run_id"]))
+        return 200, {}
+
+    def _statement(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A new statement: PENDING while `statement_polls` reads remain (wait_timeout passed), then its end."""
+        with self._lock:
+            self.statements.append(body)
+            statement_id = f"s{len(self.statements)}"
+            self.statement_state[statement_id] = {"polls_left": self.statement_polls, "cancelled": False}
+        return 200, self._statement_view(statement_id, read=False)
+
+    def _statement_view(self, statement_id: str, read: bool = True) -> dict[str, Any]:
+        record = self.statement_state[statement_id]
+        if record["cancelled"]:
+            return {"statement_id": statement_id, "status": {"state": "CANCELED"}}
+        if record["polls_left"] > 0:
+            record["polls_left"] -= 1 if read else 0
+            return {"statement_id": statement_id, "status": {"state": "PENDING"}}
+        if self.statement_error:
+            status = {"state": "FAILED", "error": {"error_code": "BAD_REQUEST", "message": self.statement_error}}
+            return {"statement_id": statement_id, "status": status}
+        return {"statement_id": statement_id, "status": {"state": "SUCCEEDED"}}
+
+    def _statements(self, method: str, path: str) -> tuple[int, dict[str, Any]] | None:
+        """GET /api/2.0/sql/statements/<id> and POST .../<id>/cancel."""
+        root = "/api/2.0/sql/statements/"
+        if not path.startswith(root):
+            return None
+        statement_id, _, sub = path[len(root) :].partition("/")
+        if statement_id not in self.statement_state:
+            return _error(404, "NOT_FOUND", f"statement {statement_id} not found")
+        if method == "POST" and sub == "cancel":
+            self.statement_state[statement_id]["cancelled"] = True
+            return 200, {}
+        if method == "GET" and not sub:
+            return 200, self._statement_view(statement_id)
+        return None
 
     def _cluster(self, cluster_id: str, start: bool = False) -> tuple[int, dict[str, Any]]:
         cluster = self.clusters.get(cluster_id)
@@ -258,10 +355,39 @@ class StandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            fault: Fault | None = None
+
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def _faulted(self, method: str, path: str) -> bool:
+                """Take this request's scripted fault; True when it was answered (or cut) by the fault itself."""
+                self.fault = standin._take_fault(method, path)
+                if self.fault is None:
+                    return False
+                if self.fault.kind == "delay":
+                    time.sleep(self.fault.seconds)
+                elif self.fault.kind == "error":
+                    self._send(self.fault.status, self.fault.body())
+                    return True
+                elif self.fault.kind == "reset":
+                    # SO_LINGER 0 then close: the peer sees a connection reset (RST), not an orderly end.
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+                    return True
+                return False
+
             def _reply(self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
+                """The answer, unless this request's fault replaces it (error_after) or loses it (drop)."""
+                if self.fault is not None and self.fault.kind == "drop":
+                    self.close_connection = True
+                    return
+                if self.fault is not None and self.fault.kind == "error_after":
+                    status, body, headers = self.fault.status, self.fault.body(), None
+                self._send(status, body, headers)
+
+            def _send(self, status: int, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> None:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 headers = {"Content-Type": "application/json", "Content-Length": str(len(data)), **(headers or {})}
                 self.send_response(status)
@@ -284,6 +410,8 @@ class StandIn:
                 standin.requests.append(
                     {"method": "GET", "path": url.path, "query": query, "headers": dict(self.headers)}
                 )
+                if self._faulted("GET", url.path):
+                    return
                 if url.path == "/api/2.0/secrets/get":
                     value = standin.secrets.get((query.get("scope", ""), query.get("key", "")))
                     if value is None:
@@ -300,6 +428,8 @@ class StandIn:
                     self._reply(*standin._get_run(query))
                 elif url.path == "/api/2.1/clusters/get":
                     self._reply(*standin._cluster(query["cluster_id"]))
+                elif (reply := standin._statements("GET", url.path)) is not None:
+                    self._reply(*reply)
                 elif url.path.startswith("/api/2.1/unity-catalog/volumes/"):
                     name = url.path.rsplit("/", 1)[1]
                     if name not in standin.volumes:
@@ -316,6 +446,8 @@ class StandIn:
                 standin.requests.append(
                     {"method": "POST", "path": self.path, "headers": dict(self.headers), "body": body}
                 )
+                if self._faulted("POST", self.path):
+                    return
                 if self.path.endswith("/v1/messages"):
                     self._messages(body)
                 elif self.path.startswith("/serving-endpoints/") and self.path.endswith("/invocations"):
@@ -328,11 +460,14 @@ class StandIn:
                         self.close_connection = True
                         return
                     self._reply(status, reply)
+                elif self.path == "/api/2.2/jobs/runs/cancel":
+                    self._reply(*standin._cancel_run(body))
                 elif self.path == "/api/2.1/clusters/start":
                     self._reply(*standin._cluster(body["cluster_id"], start=True))
                 elif self.path == "/api/2.0/sql/statements":
-                    standin.statements.append(body)
-                    self._reply(200, {"statement_id": f"s{len(standin.statements)}", "status": {"state": "SUCCEEDED"}})
+                    self._reply(*standin._statement(body))
+                elif (reply := standin._statements("POST", self.path)) is not None:
+                    self._reply(*reply)
                 elif self.path == "/api/2.1/unity-catalog/volumes":
                     full_name = f"{body['catalog_name']}.{body['schema_name']}.{body['name']}"
                     if full_name in standin.volumes:
@@ -367,6 +502,8 @@ class StandIn:
                     body = json.loads(raw or b"{}")
                 record = {"method": method, "path": url.path, "headers": dict(self.headers), "body": body}
                 standin.requests.append(record)
+                if self._faulted(method, url.path):
+                    return
                 if not self._denied() and not self._routed(method, url.path, body):
                     self._reply(404, {"error_code": "NOT_FOUND", "message": url.path})
 

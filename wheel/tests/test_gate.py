@@ -129,6 +129,9 @@ def test_a_passing_model_is_promoted_and_deployed(registry: MlflowClient, capsys
     assert result.metrics["no_errors/mean"] == 1.0 and result.metrics["databricks_context/mean"] > 0.1
     (_, spec), wait, permissions = endpoints.calls
     assert (spec.name, spec.model_name, spec.model_version) == ("health-monitor-agent-test", MODEL, version)
+    experiment = mlflow.get_experiment_by_name("/Shared/agent-platform/test/health-monitor")
+    assert experiment is not None  # the traces of the served version go to the experiment the scorers watch
+    assert spec.environment_vars == {"ENABLE_MLFLOW_TRACING": "true", "MLFLOW_EXPERIMENT_ID": experiment.experiment_id}
     assert spec.inference_table == ("main", "health_monitor_agent_dev")
     assert wait == ("wait_ready", ("health-monitor-agent-test", 120))
     assert permissions == ("set_permissions", ("health-monitor-agent-test", {"agent-users": "CAN_QUERY"}))
@@ -196,12 +199,14 @@ def test_disabled_evaluates_nothing(registry: MlflowClient) -> None:
     finish(result)  # a switched-off gate is not a failed job
 
 
-def test_an_endpoint_that_never_gets_ready_fails_the_job(registry: MlflowClient) -> None:
+def test_an_endpoint_that_never_gets_ready_fails_the_job_and_keeps_the_alias(registry: MlflowClient) -> None:
+    """The alias names a version the endpoint serves: an endpoint that never gets ready does not move it."""
     log_version(GOOD)
     result = gate(registry, FakeEndpoints(fail_wait=True))
-    assert result.passed and result.promoted and result.endpoint_created
+    assert result.passed and not result.promoted and result.endpoint_created
     assert result.failures == ["endpoint health-monitor-agent-test: health-monitor-agent-test not ready after 120s "
-                               "(state NOT_READY)"]  # fmt: skip
+                               "(state NOT_READY); @staging not moved"]  # fmt: skip
+    assert aliases(registry) == {}
     with pytest.raises(JobError, match="not ready"):
         finish(result)
 

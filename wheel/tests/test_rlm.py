@@ -1,27 +1,27 @@
 """Seed 003's two jobs: the executor on real files (succeeding, failing, hanging and missing artifacts), the
 orchestrator through the real databricks-sdk against the local stand-in, whose executor job really runs the
-executor (lost responses, auth fallback and failures included)."""
+executor (lost responses, auth fallback and failures included). Faults and hostile input: test_faults_*.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import logging
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from databricks.sdk import WorkspaceClient
+from faultkit import FakeClock, run_main, sdk_client
 
+from agent_jobs import logs
 from agent_jobs.errors import JobError
 from agent_jobs.rlm import executor, orchestrator
 from agent_jobs.rlm.telemetry import COLUMNS, create_table_sql
 from standin import StandIn
 
-EXECUTOR = str(Path(sys.executable).with_name("rlm-executor"))
 EXECUTOR_JOB = 42
 
 
@@ -32,9 +32,28 @@ def artifact(directory: Path, code: str) -> Path:
     return path
 
 
-def run_executor(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "DATABRICKS_"))}
-    return subprocess.run([EXECUTOR, *args], env={**base, **(env or {})}, capture_output=True, text=True, timeout=60)
+class Finished:
+    def __init__(self, returncode: int, stdout: str, stderr: str) -> None:
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def run_executor(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Any]:
+    """`rlm-executor` as its console script runs it, in-process: exit status, stdout, stderr."""
+    for name in ("DB_IS_JOB", "DB_JOB_ID", "DB_JOB_RUN_ID", "DATABRICKS_HOST", "DATABRICKS_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(args: list[str], env: dict[str, str] | None = None) -> Finished:
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        code = run_main(executor.main, args)
+        out, err = capsys.readouterr()
+        return Finished(code, out, err)
+
+    yield run
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == logs._HANDLER_NAME]:
+        root.removeHandler(handler)
 
 
 def running(pid: int) -> bool:
@@ -58,7 +77,7 @@ def telemetry_rows(directory: Path) -> list[dict[str, Any]]:
 # --- executor
 
 
-def test_succeeding_artifact_writes_its_result_and_a_telemetry_row(tmp_path: Path) -> None:
+def test_succeeding_artifact_writes_its_result_and_a_telemetry_row(tmp_path: Path, run_executor: Any) -> None:
     """The artifact sees its run id and iteration; its last output line becomes the result's output."""
     code = """
         import json, os
@@ -82,7 +101,7 @@ def test_succeeding_artifact_writes_its_result_and_a_telemetry_row(tmp_path: Pat
     )
 
 
-def test_failing_artifact_gives_a_failed_result_holding_the_error(tmp_path: Path) -> None:
+def test_failing_artifact_gives_a_failed_result_holding_the_error(tmp_path: Path, run_executor: Any) -> None:
     """Never a crash without output: the result says what failed, then the task fails."""
     path = artifact(tmp_path / "iter-1", "raise ValueError('bad input table')\n")
     result = run_executor(["--artifact-path", str(path), "--run-id", "s", "--iteration", "1"])
@@ -96,7 +115,7 @@ def test_failing_artifact_gives_a_failed_result_holding_the_error(tmp_path: Path
     assert telemetry_rows(path.parent)[0]["status"] == "failed"
 
 
-def test_hanging_artifact_is_stopped_at_the_timeout(tmp_path: Path) -> None:
+def test_hanging_artifact_is_stopped_at_the_timeout(tmp_path: Path, run_executor: Any) -> None:
     """A hanging artifact (and the process it started) is stopped; the result says it timed out."""
     code = """
         import subprocess, sys, time
@@ -106,24 +125,25 @@ def test_hanging_artifact_is_stopped_at_the_timeout(tmp_path: Path) -> None:
     """
     path = artifact(tmp_path / "iter-1", code)
     started = time.monotonic()
-    result = run_executor(["--artifact-path", str(path), "--run-id", "s", "--timeout-seconds", "2"])
+    result = run_executor(["--artifact-path", str(path), "--run-id", "s", "--timeout-seconds", "1"])
     assert time.monotonic() - started < 30
     assert result.returncode == 1
     r = result_of(path)
-    assert r["status"] == "timed_out" and "did not finish within 2 seconds" in r["error"]
+    assert r["status"] == "timed_out" and "did not finish within 1 seconds" in r["error"]
     child = int((path.parent / "child.pid").read_text())
-    time.sleep(0.2)
-    assert not running(child)  # the whole process group was stopped
+    assert not running(child)  # everything it started was stopped
 
 
-def test_missing_artifact_is_a_failed_result(tmp_path: Path) -> None:
+def test_missing_artifact_is_a_failed_result(tmp_path: Path, run_executor: Any) -> None:
     (tmp_path / "iter-1").mkdir()
     result = run_executor(["--artifact-path", str(tmp_path / "iter-1" / "artifact.py"), "--run-id", "s"])
     assert result.returncode == 1
     assert "does not exist" in result_of(tmp_path / "iter-1" / "artifact.py")["error"]
 
 
-def test_secrets_reach_the_artifact_only_through_its_environment(tmp_path: Path, standin: StandIn) -> None:
+def test_secrets_reach_the_artifact_only_through_its_environment(
+    tmp_path: Path, standin: StandIn, run_executor: Any
+) -> None:
     """GOOGLE_API_KEY is read from the scope at run time and handed to the artifact, never to the result."""
     standin.secrets[("adk-secrets", "google-api-key")] = "AIza-secret-value"
     code = """
@@ -141,7 +161,9 @@ def test_secrets_reach_the_artifact_only_through_its_environment(tmp_path: Path,
     assert "AIza-secret-value" not in path.with_name("result.json").read_text() + result.stdout + result.stderr
 
 
-def test_telemetry_goes_through_the_warehouse_when_one_is_configured(tmp_path: Path, standin: StandIn) -> None:
+def test_telemetry_goes_through_the_warehouse_when_one_is_configured(
+    tmp_path: Path, standin: StandIn, run_executor: Any
+) -> None:
     """With a warehouse, the table is created if missing (the one column definition) and the row inserted
     with parameters, through the Statement Execution API."""
     path = artifact(tmp_path / "iter-1", "print('{}')\n")
@@ -203,7 +225,7 @@ def workspace(standin: StandIn, monkeypatch: pytest.MonkeyPatch) -> WorkspaceCli
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-job-identity")
     for name in ("DB_IS_JOB", "DB_JOB_ID", "DB_JOB_RUN_ID", "DATABRICKS_CONFIG_PROFILE"):
         monkeypatch.delenv(name, raising=False)
-    return WorkspaceClient(host=standin.url, token="dapi-job-identity")
+    return sdk_client(standin.url, FakeClock())  # the SDK's own retries sleep on a fake clock
 
 
 def test_loop_submits_the_executor_until_the_artifact_is_done(
@@ -214,13 +236,13 @@ def test_loop_submits_the_executor_until_the_artifact_is_done(
     summary = orchestrator.orchestrate(orchestrator_args(tmp_path), workspace, "job identity", NO_WAIT)
     assert summary["status"] == "completed" and len(summary["iterations"]) == 2
     assert [r["job_id"] for r in standin.runs.values()] == [EXECUTOR_JOB, EXECUTOR_JOB]
-    tokens = [r["token"] for r in standin.runs.values()]
-    assert tokens == ["rlm-sess-1-1", "rlm-sess-1-2"]
+    first, second = (r["token"] for r in standin.runs.values())
+    assert first.startswith("rlm-sess-1-") and first.endswith("-1") and second == first[:-1] + "2"
     session = tmp_path / "artifacts" / "sess-1"
     second = json.loads((session / "iter-2" / "result.json").read_text())
     assert second["output"] == {"iteration": 2, "previous": 1, "done": True}
     submission = json.loads((session / "iter-1" / "submission.json").read_text())
-    assert submission["executor_run_id"] == 1000 and submission["idempotency_token"] == "rlm-sess-1-1"
+    assert submission["executor_run_id"] == 1000 and submission["idempotency_token"] == first
     assert submission["run_page_url"].endswith("/#job/42/run/1000")
     assert json.loads((session / "session.json").read_text())["status"] == "completed"
     events = [(r["source"], r["event"], r["iteration"]) for r in telemetry_rows(session)]
@@ -241,7 +263,8 @@ def test_a_retried_submission_starts_exactly_one_executor_run(
     summary = orchestrator.orchestrate(orchestrator_args(tmp_path, code), workspace, "job identity", NO_WAIT)
     requests = standin.posts("/api/2.2/jobs/run-now")
     assert len(requests) == 2
-    assert {r["body"]["idempotency_token"] for r in requests} == {"rlm-sess-1-1"}
+    (token,) = {r["body"]["idempotency_token"] for r in requests}
+    assert token.startswith("rlm-sess-1-") and token.endswith("-1")
     assert len(standin.runs) == 1
     assert summary["iterations"][0]["executor_run_id"] == 1000
 
@@ -250,7 +273,7 @@ def test_a_failing_executor_run_fails_the_orchestrator_with_its_error(
     tmp_path: Path, standin: StandIn, workspace: WorkspaceClient
 ) -> None:
     code = "raise RuntimeError('model produced invalid SQL')\n"
-    with pytest.raises(JobError, match=r"iteration 1: executor run 1000 FAILED: .*model produced invalid SQL"):
+    with pytest.raises(JobError, match=r"iteration 1: executor run 1000 FAILED, result failed: .*invalid SQL"):
         orchestrator.orchestrate(orchestrator_args(tmp_path, code), workspace, "job identity", NO_WAIT)
     session = json.loads((tmp_path / "artifacts" / "sess-1" / "session.json").read_text())
     assert session["status"] == "failed" and len(standin.runs) == 1
@@ -298,7 +321,9 @@ def test_refused_identity_without_fallback_is_a_clear_error(standin: StandIn, wo
 
 
 def test_idempotency_tokens_fit_the_jobs_api() -> None:
-    assert orchestrator.idempotency_token("job-7-run-9", 2) == "rlm-job-7-run-9-2"
+    """At most 64 characters, distinct per attempt and iteration, readable when they fit."""
+    key = orchestrator.attempt_key("912345678901234", "2", "job-7-run-9")
+    assert orchestrator.idempotency_token(key, 3) == "rlm-912345678901234-2-3"
     long = orchestrator.idempotency_token("x" * 80, 12)
     assert len(long) <= 64 and long.endswith("-12") and long != orchestrator.idempotency_token("y" * 80, 12)
 
@@ -308,12 +333,14 @@ def test_idempotency_tokens_fit_the_jobs_api() -> None:
     [(["--executor-job-id", "abc"], "'abc' is not a whole number of at least 1"),
      (["--executor-job-id", "42", "--max-iterations", "0"], "'0' is not a whole number of at least 1")],
 )  # fmt: skip
-def test_bad_orchestrator_arguments_are_usage_errors(args: list[str], expected: str) -> None:
+def test_bad_orchestrator_arguments_are_usage_errors(
+    args: list[str], expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A wrong parameter is a usage error at start-up, not a submission retried three times."""
     base = ["--artifacts-path", "/tmp/a", "--agent-code-path", "/tmp/a.py"]
-    result = subprocess.run([str(Path(sys.executable).with_name("rlm-orchestrator")), *base, *args],
-                            capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert result.returncode == 2 and expected in result.stderr and "Traceback" not in result.stderr
+    assert run_main(orchestrator.main, [*base, *args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
 
 
 def test_missing_agent_code_is_a_clear_error(tmp_path: Path, workspace: WorkspaceClient) -> None:

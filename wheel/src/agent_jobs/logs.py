@@ -11,12 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+from agent_jobs.redact import RedactingFormatter
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 _HANDLER_NAME = "agent_jobs.console"
 
 
 def formatter() -> logging.Formatter:
-    fmt = logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
+    """Every line redacted (agent_jobs.redact): no secret a job read reaches its output or a session log."""
+    fmt = RedactingFormatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
     fmt.converter = time.gmtime
     return fmt
 

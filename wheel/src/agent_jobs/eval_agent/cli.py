@@ -18,11 +18,11 @@ import sys
 from collections.abc import Callable, Mapping
 
 from agent_jobs import logs
-from agent_jobs.entry import entry_point
+from agent_jobs.entry import at_least, entry_point
 from agent_jobs.errors import JobError
 from agent_jobs.eval_agent.agent import AgentConfig, run_autonomous, run_interactive
 from agent_jobs.runtime import detect_runtime
-from agent_jobs.secrets import parse_reference, read_secret
+from agent_jobs.secrets import parse_reference, read_secret, reference_argument
 
 log = logging.getLogger("agent_jobs.eval_agent")
 
@@ -41,11 +41,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--base-url", help="Anthropic-compatible serving endpoint (env ANTHROPIC_BASE_URL)")
     parser.add_argument("--model", help=f"model name (env DABS_MODEL, default {DEFAULT_MODEL})")
     parser.add_argument(
-        "--token-secret", metavar="SCOPE/KEY", help="read the endpoint token from this Databricks secret"
-    )
+        "--token-secret", metavar="SCOPE/KEY", type=reference_argument,
+        help="read the endpoint token from this Databricks secret",
+    )  # fmt: skip
     parser.add_argument("--job-id", help="the job's id ({{job.id}}), for job-aware session ids")
     parser.add_argument("--job-run-id", help="the run's id ({{job.run_id}}), for job-aware session ids")
-    parser.add_argument("--max-runs", type=int, default=50, help="most recent runs to review (default 50)")
+    parser.add_argument("--max-runs", type=at_least(1, 10_000), default=50,
+                        help="most recent runs to review (default 50, at most 10000)")  # fmt: skip
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
 

@@ -10,7 +10,9 @@
 
 Every command takes --catalog and --agent-schema (the seed's base parameters) and the job's ids. In a job,
 MLflow talks to the workspace (tracking) and Unity Catalog (registry); locally, MLFLOW_TRACKING_URI and
-MLFLOW_REGISTRY_URI decide.
+MLFLOW_REGISTRY_URI decide. Every option is checked by argparse, before an experiment or anything else is
+created: thresholds and the sample rate are finite numbers in [0, 1], scorer names are known ones, durations
+are positive and bounded; a bad value exits 2 with a usage message.
 """
 
 from __future__ import annotations
@@ -18,20 +20,38 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from agent_jobs import logs
-from agent_jobs.entry import at_least, entry_point
+from agent_jobs.entry import at_least, entry_point, number
 from agent_jobs.errors import JobError
 from agent_jobs.runtime import detect_runtime
 
 log = logging.getLogger("agent_jobs.health_monitor")
 
 
+# The names agent_jobs.health_monitor.scorers builds (kept here so that checking them imports no MLflow;
+# a test keeps the two lists equal).
+SCORER_NAMES = (
+    "response_length", "no_errors", "databricks_context", "relevance", "safety", "cost_accuracy",
+    "security_compliance", "reliability_accuracy", "performance_accuracy", "quality_accuracy",
+)  # fmt: skip
+
+
 def _names(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _scorers(text: str) -> list[str]:
+    names = _names(text)
+    unknown = [n for n in names if n not in SCORER_NAMES]
+    if unknown or not names:
+        shown = ", ".join(repr(n[:40]) for n in unknown[:5]) or "none given"
+        raise argparse.ArgumentTypeError(f"unknown scorer(s) {shown}; known scorers: {', '.join(SCORER_NAMES)}")
+    return names
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -39,16 +59,34 @@ def _json_object(text: str) -> dict[str, Any]:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+    except RecursionError:
+        raise argparse.ArgumentTypeError("not JSON this program reads: nested too deeply") from None
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object")
     return value
 
 
+def _unit(value: float) -> bool:
+    try:
+        return math.isfinite(float(value)) and 0 <= value <= 1
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _thresholds(text: str) -> dict[str, float]:
+    """Metric -> a finite number in [0, 1], as in the stack settings (NaN, infinities, negatives refused)."""
     value = _json_object(text)
     bad = [k for k, v in value.items() if isinstance(v, bool) or not isinstance(v, (int, float))]
     if bad:
-        raise argparse.ArgumentTypeError(f"thresholds must be numbers; not: {', '.join(bad)}")
+        raise argparse.ArgumentTypeError(f"thresholds must be numbers; not: {', '.join(k[:80] for k in bad)}")
+    out_of_range = [k for k, v in value.items() if not _unit(v)]
+    if out_of_range:
+        raise argparse.ArgumentTypeError(
+            f"thresholds must be finite numbers in [0, 1]; not: {', '.join(k[:80] for k in out_of_range)}"
+        )
+    odd = [k for k in value if not k or len(k) > 200 or not k.isprintable()]
+    if odd:
+        raise argparse.ArgumentTypeError("threshold names must be printable metric names of at most 200 characters")
     return {str(k): float(v) for k, v in value.items()}
 
 
@@ -85,8 +123,8 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--warehouse-id", help="run the SQL on this warehouse (default: the task's Spark session)")
     command("register-prompts", "register the agent's prompts")
     c = command("register-scorers", "register the judges for production monitoring")
-    c.add_argument("--scorers", type=_names, required=True)
-    c.add_argument("--sample-rate", type=float, default=0.1, help="share of traces the judges score (0: none)")
+    c.add_argument("--scorers", type=_scorers, required=True)
+    c.add_argument("--sample-rate", type=number(0, 1), default=0.1, help="share of traces the judges score (0: none)")
     c = command("create-datasets", "create the evaluation dataset")
     c.add_argument("--dataset", help="dataset name (default: <catalog>.<agent-schema>.evaluation_dataset)")
     c = command("log-model", "log a new version of the agent model")
@@ -94,7 +132,7 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--llm-endpoint", required=True)
     c = command("evaluate", "sanity evaluation of the latest version")
     c.add_argument("--model-name", required=True)
-    c.add_argument("--scorers", type=_names, required=True)
+    c.add_argument("--scorers", type=_scorers, required=True)
     c.add_argument("--dataset", help="evaluation dataset (default: <catalog>.<agent-schema>.evaluation_dataset)")
     c = command("deploy", "the evaluation-gated deployment")
     c.add_argument("--model-name", required=True)
@@ -103,11 +141,12 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--promotion-target", choices=("staging", "production"), required=True)
     c.add_argument("--mode", choices=("disabled", "dry_run", "enabled"), required=True)
     c.add_argument("--thresholds", type=_thresholds, required=True, help='JSON, like {"safety/mean": 0.7}')
-    c.add_argument("--scorers", type=_names, required=True)
+    c.add_argument("--scorers", type=_scorers, required=True)
     c.add_argument("--endpoint-name", required=True)
     c.add_argument("--endpoint-permissions", type=_permissions, default={})
-    c.add_argument("--ready-timeout-minutes", type=at_least(1), default=30)
-    c.add_argument("--poll-seconds", type=float, default=30, help="how often to check the endpoint's state")
+    c.add_argument("--ready-timeout-minutes", type=at_least(1, 24 * 60), default=30)
+    c.add_argument("--poll-seconds", type=number(0, 3600, above=True), default=30,
+                   help="how often to check the endpoint's state")  # fmt: skip
     return p
 
 

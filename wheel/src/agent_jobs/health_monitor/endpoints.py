@@ -49,6 +49,8 @@ class EndpointSpec:
     scale_to_zero: bool = True
     inference_table: tuple[str, str] | None = None  # (catalog, schema) of the AI Gateway inference tables
     tags: Mapping[str, str] = field(default_factory=dict)
+    environment_vars: Mapping[str, str] = field(default_factory=dict)
+    """The served entity's environment (the gate sets MLflow tracing's: ENABLE_MLFLOW_TRACING, MLFLOW_EXPERIMENT_ID)."""
 
 
 class Endpoints(Protocol):
@@ -192,6 +194,7 @@ def _entity(spec: EndpointSpec) -> ServedEntityInput:
         entity_version=str(spec.model_version),
         workload_size=spec.workload_size,
         scale_to_zero_enabled=spec.scale_to_zero,
+        environment_vars=dict(spec.environment_vars) or None,
     )
 
 

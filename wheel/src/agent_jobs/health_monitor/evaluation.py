@@ -2,8 +2,8 @@
 
 MLflow names a scorer's metrics differently across versions and judges (relevance/mean or
 relevance_to_query/mean, with or without an eval_ prefix): the seed's METRIC_ALIASES resolve them. A
-threshold whose metric is missing, or not a number (the scorer failed on every row), is a failure named in the
-list, never a silent pass.
+threshold whose metric is missing, not a number (the scorer failed on every row) or infinite, is a failure
+named in the list, never a silent pass.
 """
 
 from __future__ import annotations
@@ -49,6 +49,9 @@ def check_thresholds(metrics: Mapping[str, float], thresholds: Mapping[str, floa
         elif math.isnan(score):
             failures.append(f"{metric}: not a number (the scorer failed on every row)")
             log.warning("FAILED %s: not a number", metric)
+        elif not math.isfinite(score):
+            failures.append(f"{metric}: {score} is not a finite number")
+            log.warning("FAILED %s: not finite (%s)", metric, score)
         elif score < threshold:
             failures.append(f"{metric}: {score:.2f} < {threshold}")
             log.warning("FAILED %s = %.2f (threshold %s)", metric, score, threshold)

@@ -1,10 +1,17 @@
 """The evaluation-gated deployment job (seed 002's deployment_job.py, MLflow 3's deployment-job pattern).
 
-Load the given or latest version, evaluate it, check every threshold, and only if all pass set the
-promotion alias and create or update the serving endpoint, then wait for it, bounded. A failing threshold
-changes nothing. Modes: `enabled`; `dry_run` evaluates and reports but changes nothing; `disabled` evaluates
-nothing and changes nothing (deployments switched off). Every run ends with the seed's JSON summary, printed
-and logged to the MLflow run, and the job fails when the gate does.
+Load the given or latest version, evaluate it, check every threshold, and only if all pass create or update
+the serving endpoint, wait for it (bounded) to be READY, and only then move the promotion alias to the version
+(ALIAS_RULE): the alias always names a version the endpoint serves. An endpoint that fails or never gets ready
+leaves the alias where it was. A failing threshold changes nothing. Modes: `enabled`; `dry_run` evaluates and
+reports but changes nothing; `disabled` evaluates nothing and changes nothing (deployments switched off).
+Every run ends with the seed's JSON summary, printed and logged to the MLflow run, and the job fails when the
+gate does. `endpoint_created` is true only when the endpoint was created (or deleted and created again), not
+when an existing one was updated.
+
+The served entity carries what production monitoring needs, per Databricks' "custom CPU serving" tracing
+setup: ENABLE_MLFLOW_TRACING=true and MLFLOW_EXPERIMENT_ID of the gate's experiment, the one the registered
+scorers watch, so the endpoint's traces reach them.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ log = logging.getLogger(__name__)
 Mode = Literal["disabled", "dry_run", "enabled"]
 MODES: tuple[Mode, ...] = ("disabled", "dry_run", "enabled")
 TARGETS = ("staging", "production")
+ALIAS_RULE = "after_endpoint_ready"
+"""Reported in every summary: the alias is moved only once the endpoint serves the version."""
 
 
 @dataclass(frozen=True)
@@ -53,11 +62,12 @@ class GateResult:
     failures: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     endpoint_action: str | None = None
+    alias_rule: str = ALIAS_RULE
 
     def summary(self) -> dict[str, Any]:
-        """As JSON allows: a metric that is not a number is null."""
+        """As JSON allows: a metric that is not a finite number is null."""
         summary = asdict(self)
-        summary["metrics"] = {k: None if math.isnan(v) else v for k, v in self.metrics.items()}
+        summary["metrics"] = {k: v if math.isfinite(v) else None for k, v in self.metrics.items()}
         return summary
 
 
@@ -115,11 +125,14 @@ def _run(
         return
     if not config.thresholds:
         raise JobError("no thresholds: the gate would promote any model; give at least one")
+    bad = sorted(k for k, v in config.thresholds.items() if not (isinstance(v, (int, float)) and 0 <= v <= 1))
+    if bad:
+        raise JobError(f"thresholds must be finite numbers in [0, 1]; not: {', '.join(bad)}")
     result.version = resolve_version(client, config.model_name, config.model_version)
     if callable(data):
         data = data()
     log.info("evaluating %s v%s for @%s (%s)", config.model_name, result.version, config.promotion_target, config.mode)
-    mlflow.set_experiment(config.experiment)
+    experiment = mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name=f"deployment_v{result.version}_{config.promotion_target}"):
         mlflow.set_tags({"run_type": "deployment", "gate_mode": config.mode})
         mlflow.log_params({"model_name": config.model_name, "model_version": result.version,
@@ -129,7 +142,7 @@ def _run(
             result.failures = check_thresholds(result.metrics, config.thresholds)
             result.passed = not result.failures
             if result.passed and config.mode == "enabled":
-                _promote(config, client, endpoints(), result)
+                _promote(config, client, endpoints(), result, experiment.experiment_id)
             elif result.passed:
                 log.info("dry run: would promote v%s to @%s and deploy %s", result.version,
                          config.promotion_target, config.endpoint_name)  # fmt: skip
@@ -140,27 +153,34 @@ def _run(
             mlflow.log_dict(result.summary(), "deployment_summary.json")
 
 
-def _promote(config: GateConfig, client: Any, endpoints: Endpoints, result: GateResult) -> None:
+def _promote(config: GateConfig, client: Any, endpoints: Endpoints, result: GateResult, experiment_id: str) -> None:
+    """Deploy, wait for READY, then move the alias (ALIAS_RULE); permissions last."""
     assert result.version is not None
-    client.set_registered_model_alias(config.model_name, config.promotion_target, result.version)
-    result.promoted = True
-    log.info("promoted %s v%s -> @%s", config.model_name, result.version, config.promotion_target)
     spec = EndpointSpec(
         name=config.endpoint_name,
         model_name=config.model_name,
         model_version=result.version,
         inference_table=config.inference_table,
         tags={"model": config.model_name, "promotion_target": config.promotion_target},
+        environment_vars={"ENABLE_MLFLOW_TRACING": "true", "MLFLOW_EXPERIMENT_ID": str(experiment_id)},
     )
     try:
         result.endpoint_action = endpoints.deploy(spec)
-        result.endpoint_created = True
+        result.endpoint_created = result.endpoint_action in ("created", "recreated")
         endpoints.wait_ready(config.endpoint_name, config.ready_timeout_minutes * 60)
-        if config.endpoint_permissions:
-            endpoints.set_permissions(config.endpoint_name, config.endpoint_permissions)
     except JobError as exc:  # the summary still reports it, and the job fails in finish()
-        result.failures.append(f"endpoint {config.endpoint_name}: {exc}")
-        log.error("endpoint %s: %s", config.endpoint_name, exc)
+        result.failures.append(f"endpoint {config.endpoint_name}: {exc}; @{config.promotion_target} not moved")
+        log.error("endpoint %s: %s; the alias @%s was not moved", config.endpoint_name, exc, config.promotion_target)
+        return
+    client.set_registered_model_alias(config.model_name, config.promotion_target, result.version)
+    result.promoted = True
+    log.info("%s serves v%s: moved @%s to it", config.endpoint_name, result.version, config.promotion_target)
+    if config.endpoint_permissions:
+        try:
+            endpoints.set_permissions(config.endpoint_name, config.endpoint_permissions)
+        except JobError as exc:
+            result.failures.append(f"endpoint {config.endpoint_name} permissions: {exc}")
+            log.error("endpoint %s: %s", config.endpoint_name, exc)
 
 
 def finish(result: GateResult) -> None:

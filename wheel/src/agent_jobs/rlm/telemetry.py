@@ -4,18 +4,23 @@ the Pulumi program when it creates the table), and where rows go.
 - with a SQL warehouse: the Statement Execution API (CREATE TABLE IF NOT EXISTS, then a parameterised INSERT);
 - on Databricks compute without one: Spark (the table is created on first write);
 - elsewhere (a local run): a JSON Lines file, so local runs never need a workspace.
+
+Every row is redacted (agent_jobs.redact) and its free-text fields capped (MAX_TEXT characters, `details` as
+JSON at most MAX_DETAILS), so neither a secret nor a 20 MB line of an artifact's output reaches the table.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
+from agent_jobs.redact import REDACTOR
 from agent_jobs.sql import SqlRunner, runner
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,14 @@ COLUMNS: list[dict[str, str]] = json.loads(
     resources.files(__package__).joinpath("telemetry_columns.json").read_text(encoding="utf-8")
 )
 TABLE = "telemetry"
+MAX_TEXT = 4000
+MAX_DETAILS = 70_000  # the executor's output (at most 64 KiB) and a few small fields
+
+
+def _capped(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return f"{text[: limit - 40]}[... {len(text) - limit + 40} characters cut]"
 
 
 @dataclass(frozen=True)
@@ -44,9 +57,14 @@ class Event:
 
     def row(self) -> dict[str, Any]:
         """Column -> value, in the table's column order."""
-        values = asdict(self)
+        values = REDACTOR.value(asdict(self))
         values["event_time"] = self.event_time or datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        values["details"] = json.dumps(self.details, sort_keys=True) if self.details is not None else None
+        for name in ("error", "artifact_path", "status", "session_id"):
+            values[name] = _capped(values[name], MAX_TEXT)
+        details = json.dumps(values["details"], sort_keys=True) if values["details"] is not None else None
+        if details is not None and len(details) > MAX_DETAILS:
+            details = json.dumps({"cut": f"details of {len(details)} characters, over {MAX_DETAILS}: not kept"})
+        values["details"] = details
         return {c["name"]: values[c["name"]] for c in COLUMNS}
 
 
@@ -94,10 +112,18 @@ class FileSink:
 
 
 def sink(
-    catalog: str | None, schema: str | None, warehouse_id: str | None, local_dir: Path, client: Any = None
+    catalog: str | None,
+    schema: str | None,
+    warehouse_id: str | None,
+    local_dir: Path,
+    client: Any = None,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> Sink:
-    """Where this process's telemetry goes (see the module docstring)."""
-    sql = runner(warehouse_id, client) if catalog and schema else None
+    """Where this process's telemetry goes (see the module docstring); `sleep`/`clock` pace the polling of a
+    statement on a starting warehouse."""
+    sql = runner(warehouse_id, client, sleep=sleep, clock=clock) if catalog and schema else None
     if sql is not None and catalog and schema:
         return SqlSink(sql, table_name(catalog, schema))
     path = local_dir / "telemetry.jsonl"
