@@ -44,12 +44,12 @@ def quote(full_name: str) -> str:
 def create_table_sql(signal: str, full_name: str) -> str:
     """The documented CREATE TABLE for one signal (what SqlTable amounts to; also for a manual setup)."""
     table = otlp_tables()["tables"][signal]
-    body = ",\n".join(f"  `{c['name']}` {c['type']} COMMENT {_literal(c['comment'])}" for c in table["columns"])
+    body = ",\n".join(f"  `{c['name']}` {c['type']} COMMENT {literal(c['comment'])}" for c in table["columns"])
     cluster = ", ".join(f"`{k}`" for k in table["cluster_keys"])
-    properties = ", ".join(f"{_literal(k)} = {_literal(v)}" for k, v in sorted(table["properties"].items()))
+    properties = ", ".join(f"{literal(k)} = {literal(v)}" for k, v in sorted(table["properties"].items()))
     return (
         f"CREATE TABLE IF NOT EXISTS {quote(full_name)} (\n{body}\n) USING DELTA\nCLUSTER BY ({cluster})\n"
-        f"COMMENT {_literal(table['comment'])}\nTBLPROPERTIES ({properties})"
+        f"COMMENT {literal(table['comment'])}\nTBLPROPERTIES ({properties})"
     )
 
 
@@ -87,5 +87,6 @@ def dataset_sql(name: str) -> str:
     raise KeyError(name)
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
+    """A SQL string literal (backslash escapes, as Databricks and Spark read them)."""
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
