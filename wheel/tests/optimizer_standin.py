@@ -103,11 +103,19 @@ class OptimizerStandIn:
             table = self.tables.get(".".join(m.groups()))
             if table is None or table["version"] is None:
                 return [], [], "[DELTA_MISSING_DELTA_TABLE] not a Delta table"
-            return ["version", "timestamp", "operation"], [[str(table["version"]), "2026-12-01T00:00:00Z", "WRITE"]], None
+            return (
+                ["version", "timestamp", "operation"],
+                [[str(table["version"]), "2026-12-01T00:00:00Z", "WRITE"]],
+                None,
+            )
         if m := _SELECT.match(statement):
             table = self.tables.get(".".join(m.groups()[:3]))
             if table is None:
-                return [], [], f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {'.'.join(m.groups()[:3])} cannot be found."
+                return (
+                    [],
+                    [],
+                    f"[TABLE_OR_VIEW_NOT_FOUND] The table or view {'.'.join(m.groups()[:3])} cannot be found.",
+                )
             if m[4] is not None and int(m[4]) != table["version"]:
                 return [], [], f"[DELTA_VERSION_NOT_FOUND] version {m[4]}"
             rows = [[None if v is None else str(v) for v in row] for row in table["rows"]]

@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from optimizer_standin import ALWAYS, NAIVE, RULE, OptimizerStandIn
 
 from agent_jobs.errors import JobError
 from agent_jobs.prompt_optimizer import cli
 from agent_jobs.prompt_optimizer.data import Columns, SparkReader, WarehouseReader, load, split
 from agent_jobs.prompt_optimizer.optimize import Endpoint, check_endpoint, language_model
 from conftest import Store
-from optimizer_standin import ALWAYS, NAIVE, RULE, OptimizerStandIn
 
 TABLE = "main.agents.prompt_training"
 TOKEN = "dapi-optimizer-token"
@@ -109,7 +109,9 @@ def test_a_better_candidate_is_promoted_with_its_version_metrics_and_data(
     assert result["status"] == "succeeded" and result["data"]["version"] == 7
     assert result["agents"]["fraud_detector"]["outcome"] == "promoted"
     kept = result["agents"]["kyc_checker"]
-    assert kept["outcome"] == "kept" and ("against the current 1.000" in kept["reason"] or "no instructions" in kept["reason"])
+    assert kept["outcome"] == "kept" and (
+        "against the current 1.000" in kept["reason"] or "no instructions" in kept["reason"]
+    )
 
     found = {r.data.tags.get("mlflow.runName"): r for r in runs(mlflow_store, "/Shared/optimizer-better")}
     child = found["fraud_detector"]
@@ -135,11 +137,17 @@ def test_a_candidate_that_is_not_better_by_the_margin_is_not_written(
     agent = json.loads((volume / "optimiser" / "last_run.json").read_text())["agents"]["fraud_detector"]
     assert agent["outcome"] == "kept" and "promotion needs at least +0.900" in agent["reason"]
     assert agent["metrics"]["candidate_score"] == 1.0
-    (child,) = [r for r in runs(mlflow_store, "/Shared/optimizer-margin") if r.data.tags.get("mlflow.runName") == "fraud_detector"]
+    (child,) = [
+        r
+        for r in runs(mlflow_store, "/Shared/optimizer-margin")
+        if r.data.tags.get("mlflow.runName") == "fraud_detector"
+    ]
     assert child.data.tags["outcome"] == "kept"
 
 
-def test_a_worse_candidate_never_replaces_the_current_optimised_prompt(workspace_env: OptimizerStandIn, volume: Path) -> None:
+def test_a_worse_candidate_never_replaces_the_current_optimised_prompt(
+    workspace_env: OptimizerStandIn, volume: Path
+) -> None:
     """The current prompt is an optimised one that states the rule (100 %); DSPy only proposes 'always FRAUD'
     (worse): the optimised file is left byte for byte as it was."""
     (volume / "optimised").mkdir()
@@ -160,10 +168,16 @@ def test_a_worse_candidate_never_replaces_the_current_optimised_prompt(workspace
     [
         ("missing_column", "lacks the column(s) expected; it needs agent_name, input, expected"),
         ("empty", "is empty"),
-        ("too_few", "too few examples in main.agents.prompt_training (at least 10 per agent are needed): fraud_detector: 6"),
+        (
+            "too_few",
+            "too few examples in main.agents.prompt_training (at least 10 per agent are needed): fraud_detector: 6",
+        ),
         ("bad_agent", "agent '../../etc/passwd' is not an agent name"),
         ("null_value", "row 3: an empty agent_name, input or expected"),
-        ("no_table", "cannot read the training table main.agents.prompt_training: SQL statement FAILED: [TABLE_OR_VIEW_NOT_FOUND]"),
+        (
+            "no_table",
+            "cannot read the training table main.agents.prompt_training: SQL statement FAILED: [TABLE_OR_VIEW_NOT_FOUND]",
+        ),
         ("unknown_agent", "no examples in main.agents.prompt_training for agent(s) loan_advisor"),
         ("no_prompt", "agent kyc_checker has no prompt in the prompts volume"),
     ],
@@ -206,11 +220,22 @@ def test_bad_data_is_a_clear_failure_that_changes_nothing(
 @pytest.mark.parametrize(
     ("option", "value"),
     [
-        ("--margin", "nan"), ("--margin", "1.5"), ("--margin", "-0.1"), ("--holdout-fraction", "0"),
-        ("--holdout-fraction", "inf"), ("--breadth", "1"), ("--depth", "0"), ("--threads", "1e3"),
-        ("--min-examples", "3"), ("--max-examples", "99999999999"), ("--table", "main.agents"),
-        ("--table", "main.agents.t;DROP"), ("--agents", "Fraud-Detector"), ("--input-column", "in put"),
-        ("--prompts-volume", "/Volumes/../etc"), ("--serving-url", "ftp://x"),
+        ("--margin", "nan"),
+        ("--margin", "1.5"),
+        ("--margin", "-0.1"),
+        ("--holdout-fraction", "0"),
+        ("--holdout-fraction", "inf"),
+        ("--breadth", "1"),
+        ("--depth", "0"),
+        ("--threads", "1e3"),
+        ("--min-examples", "3"),
+        ("--max-examples", "99999999999"),
+        ("--table", "main.agents"),
+        ("--table", "main.agents.t;DROP"),
+        ("--agents", "Fraud-Detector"),
+        ("--input-column", "in put"),
+        ("--prompts-volume", "/Volumes/../etc"),
+        ("--serving-url", "ftp://x"),
     ],
 )
 def test_usage_errors_exit_2_before_anything_runs(
@@ -295,7 +320,7 @@ def test_the_split_is_deterministic_and_stable() -> None:
     train, holdout = split(data, 0.3)
     assert (train, holdout) == split(list(reversed(data)), 0.3)
     assert 0 < len(holdout) < 40
-    train2, holdout2 = split([*data, load_row(fraud_rows(41)[-1])], 0.3)
+    _train2, holdout2 = split([*data, load_row(fraud_rows(41)[-1])], 0.3)
     assert set(e.key for e in holdout) <= set(e.key for e in holdout2)
     assert split(data[:2], 0.05)[1] and split(data[:2], 0.9)[0]
 
@@ -319,10 +344,17 @@ def test_the_jobs_spark_reads_the_table_and_a_table_without_history_is_identifie
     (path / "part-0.json").write_text("".join(json.dumps(dict(zip(COLUMNS, r, strict=True))) + "\n" for r in rows))
     session.sql("CREATE DATABASE IF NOT EXISTS optimizer_test")
     session.sql("DROP TABLE IF EXISTS optimizer_test.training")
-    session.sql(f"CREATE TABLE optimizer_test.training ({', '.join(f'{c} STRING' for c in COLUMNS)}) USING json LOCATION '{path}'")
+    session.sql(
+        f"CREATE TABLE optimizer_test.training ({', '.join(f'{c} STRING' for c in COLUMNS)}) USING json LOCATION '{path}'"
+    )
     data = load(SparkReader(session), "spark_catalog.optimizer_test.training", Columns(), max_rows=50)
     assert data.version is None and len(data.examples["fraud_detector"]) == 12
-    (path / "part-0.json").write_text("".join(json.dumps(dict(zip(COLUMNS, r, strict=True))) + "\n" for r in reversed(rows)))
+    (path / "part-0.json").write_text(
+        "".join(json.dumps(dict(zip(COLUMNS, r, strict=True))) + "\n" for r in reversed(rows))
+    )
     session.sql("REFRESH TABLE optimizer_test.training")
-    assert load(SparkReader(session), "spark_catalog.optimizer_test.training", Columns(), 50).rows_sha256 == data.rows_sha256
+    assert (
+        load(SparkReader(session), "spark_catalog.optimizer_test.training", Columns(), 50).rows_sha256
+        == data.rows_sha256
+    )
     session.sql("DROP DATABASE optimizer_test CASCADE")

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+from otlp_receiver import Receiver
 
 from agent_jobs.telemetry_otel import install
 from agent_jobs.telemetry_otel.auth import ZerobusToken
 from agent_jobs.telemetry_otel.pipeline import TelemetryHandle
 from agent_jobs.telemetry_otel.settings import TelemetrySettings, TelemetrySettingsError
-from otlp_receiver import Receiver
 
 SECRET = "dose-secret-value-1234"
 SPANS, METRICS = "main.agents.otel_spans", "main.agents.otel_metrics"
@@ -73,13 +73,15 @@ def start(handles: list[TelemetryHandle], receiver: Receiver, **overrides: Any) 
 def execute(handle: TelemetryHandle, agent: str = "fraud_detector", *, error: bool = False) -> None:
     """What the serving app does per request: a SERVER span around an agent.execute span with children."""
     tracer = handle.tracer_provider.get_tracer("agent_jobs.serving")
-    with tracer.start_as_current_span("HTTP POST /api/execute", kind=trace.SpanKind.SERVER):
-        with tracer.start_as_current_span("agent.execute", attributes={"agent.name": agent}) as span:
-            with tracer.start_as_current_span("llm.chat", kind=trace.SpanKind.CLIENT):
-                pass
-            span.set_attribute("agent.status", "error" if error else "ok")
-            if error:
-                span.set_status(Status(StatusCode.ERROR, "UPSTREAM_ERROR"))
+    with (
+        tracer.start_as_current_span("HTTP POST /api/execute", kind=trace.SpanKind.SERVER),
+        tracer.start_as_current_span("agent.execute", attributes={"agent.name": agent}) as span,
+    ):
+        with tracer.start_as_current_span("llm.chat", kind=trace.SpanKind.CLIENT):
+            pass
+        span.set_attribute("agent.status", "error" if error else "ok")
+        if error:
+            span.set_status(Status(StatusCode.ERROR, "UPSTREAM_ERROR"))
 
 
 def attributes(span: Any) -> dict[str, Any]:
@@ -120,16 +122,28 @@ def test_settings_defaults_follow_the_seed() -> None:
         ("TELEMETRY_SAMPLE_RATE", "a lot", "TELEMETRY_SAMPLE_RATE: 'a lot'"),
         ("TELEMETRY_BATCH_SIZE", "0", "TELEMETRY_BATCH_SIZE: '0'"),
         ("TELEMETRY_BATCH_SIZE", "1e9", "TELEMETRY_BATCH_SIZE"),
-        ("TELEMETRY_QUEUE_SIZE", "10", "TELEMETRY_QUEUE_SIZE: '10' is not allowed (must be at least TELEMETRY_BATCH_SIZE)"),
+        (
+            "TELEMETRY_QUEUE_SIZE",
+            "10",
+            "TELEMETRY_QUEUE_SIZE: '10' is not allowed (must be at least TELEMETRY_BATCH_SIZE)",
+        ),
         ("TELEMETRY_BATCH_INTERVAL_S", "-1", "TELEMETRY_BATCH_INTERVAL_S: '-1'"),
-        ("TELEMETRY_SPANS_TABLE", "main.agents", "TELEMETRY_SPANS_TABLE: 'main.agents' is not allowed (not a table's full name)"),
+        (
+            "TELEMETRY_SPANS_TABLE",
+            "main.agents",
+            "TELEMETRY_SPANS_TABLE: 'main.agents' is not allowed (not a table's full name)",
+        ),
         ("TELEMETRY_SPANS_TABLE", "main.agents.spans\n", "TELEMETRY_SPANS_TABLE"),
         ("TELEMETRY_SPANS_TABLE", "main.agents.x\x07y", "contains control characters"),
         ("TELEMETRY_SPANS_TABLE", "x" * 5000, "longer than 2048 characters"),
         ("TELEMETRY_ENDPOINT", "http://zerobus.example.com", "must be an https URL"),
         ("TELEMETRY_ENDPOINT", "https://u:p@host.example.com", "must be a plain URL"),
         ("TELEMETRY_ENABLED", "yes", "TELEMETRY_ENABLED: 'yes' is not allowed; allowed: true or false"),
-        ("DATABRICKS_CLIENT_SECRET", "<unset>", "DATABRICKS_CLIENT_SECRET: unset (is required when TELEMETRY_ENABLED is true)"),
+        (
+            "DATABRICKS_CLIENT_SECRET",
+            "<unset>",
+            "DATABRICKS_CLIENT_SECRET: unset (is required when TELEMETRY_ENABLED is true)",
+        ),
         ("TELEMETRY_SPANS_TABLE", "<unset>", "TELEMETRY_SPANS_TABLE: unset"),
         ("TELEMETRY_WORKSPACE_ID", "12ab", "TELEMETRY_WORKSPACE_ID: '12ab'"),
         ("TELEMETRY_NOT_A_SETTING", "1", None),
@@ -214,7 +228,9 @@ def test_spans_and_metrics_reach_zerobus_with_table_header_and_a_scoped_token(
     form = request["form"]
     assert (form["grant_type"], form["scope"]) == ("client_credentials", "all-apis")
     assert form["resource"] == "api://databricks/workspaces/1234567890123456/zerobusDirectWriteApi"
-    details = {(d["object_type"], d["object_full_path"]): d["privileges"] for d in json.loads(form["authorization_details"])}
+    details = {
+        (d["object_type"], d["object_full_path"]): d["privileges"] for d in json.loads(form["authorization_details"])
+    }
     assert details == {
         ("CATALOG", "main"): ["USE CATALOG"],
         ("SCHEMA", "main.agents"): ["USE SCHEMA"],
@@ -226,14 +242,14 @@ def test_spans_and_metrics_reach_zerobus_with_table_header_and_a_scoped_token(
     assert counters["pending"] == 0 and counters["metric_exports"] == 1
 
 
-def test_the_token_is_renewed_before_it_expires_and_after_a_refusal(rx: Receiver, started: list[TelemetryHandle]) -> None:
+def test_the_token_is_renewed_before_it_expires_and_after_a_refusal(
+    rx: Receiver, started: list[TelemetryHandle]
+) -> None:
     """A token valid for 3600 s is reused until 300 s (the margin) before it expires, then renewed before the
     next export, never used expired; a token Zerobus refuses (401) is dropped and the next export gets a new one."""
     now = [1000.0]
     settings = TelemetrySettings.from_env(env(rx, TELEMETRY_METRICS_TABLE="", TELEMETRY_BATCH_INTERVAL_S="3600"))
-    token = ZerobusToken(
-        rx.url, "sp-client-id", SECRET, settings.tables, refresh_margin_s=300, clock=lambda: now[0]
-    )
+    token = ZerobusToken(rx.url, "sp-client-id", SECRET, settings.tables, refresh_margin_s=300, clock=lambda: now[0])
     handle = install(settings, token=token)
     started.append(handle)
 
@@ -328,7 +344,9 @@ def test_a_failing_receiver_is_logged_and_counted_never_raised(
     counters = handle.counters.snapshot()
     assert counters["spans_failed"] == 15 and counters["spans_exported"] == 0
     assert counters["span_export_failures"] == 2
-    warnings = [r.getMessage() for r in caplog.records if r.name == "agent_jobs.telemetry_otel" and r.levelno == logging.WARNING]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.name == "agent_jobs.telemetry_otel" and r.levelno == logging.WARNING
+    ]
     assert len(warnings) == 1 and "failed" in warnings[0] and SPANS in warnings[0]
     assert all(SECRET not in r.getMessage() for r in caplog.records)
 

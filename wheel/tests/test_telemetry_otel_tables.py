@@ -11,14 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from local_spark import for_spark35, spark
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from otlp_receiver import Receiver
+from zerobus_rows import metric_rows, span_rows, write_json_lines
 
 from agent_jobs.telemetry_otel import install, tables
 from agent_jobs.telemetry_otel.settings import TelemetrySettings
-from local_spark import for_spark35, spark
-from otlp_receiver import Receiver
-from zerobus_rows import metric_rows, span_rows, write_json_lines
 
 DB = "agents_test"
 SPANS, METRICS = f"spark_catalog.{DB}.otel_spans", f"spark_catalog.{DB}.otel_metrics"
@@ -62,7 +62,9 @@ def emit(handle: Any) -> None:
         end = start + int(duration_ms * MS)
         request = tracer.start_span("HTTP POST /api/execute", kind=SpanKind.SERVER, start_time=start)
         with trace.use_span(request, end_on_exit=False):
-            span = tracer.start_span("agent.execute", attributes={"agent.name": agent, "agent.transport": "api"}, start_time=start)
+            span = tracer.start_span(
+                "agent.execute", attributes={"agent.name": agent, "agent.transport": "api"}, start_time=start
+            )
             with trace.use_span(span, end_on_exit=False):
                 tracer.start_span("llm.chat", kind=SpanKind.CLIENT, start_time=start).end(end_time=end)
             span.set_attribute("agent.status", "error" if failed else "ok")
@@ -90,7 +92,7 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         handle.shutdown()
         spans = span_rows([e.body for e in rx.traces()])
         points = metric_rows([e.body for e in rx.metrics()])
-    yield {"spans": spans, "metrics": points, "spans_dir": write_json_lines(spans, root / "spans"),
+    return {"spans": spans, "metrics": points, "spans_dir": write_json_lines(spans, root / "spans"),
            "metrics_dir": write_json_lines(points, root / "metrics")}  # fmt: skip
 
 
@@ -120,7 +122,7 @@ def test_the_tables_follow_the_documented_schema() -> None:
     and schema version, and the grants the token asks for."""
     data = tables.otlp_tables()
     assert set(data["tables"]) == set(tables.SIGNALS)
-    for signal, spec in data["tables"].items():
+    for _signal, spec in data["tables"].items():
         names = [c["name"] for c in spec["columns"]]
         assert names[:4] == ["record_id", "time", "date", "service_name"]
         assert len(names) == len(set(names)) and all(c["comment"] and c["type"] for c in spec["columns"])
@@ -140,7 +142,9 @@ def test_spark_takes_our_ddl_and_the_exporters_rows(warehouse: Any, sent: dict[s
     sent reads back under that schema (FAILFAST: one mismatched field would fail the read)."""
     for signal, table in (("spans", SPANS), ("metrics", METRICS)):
         assert warehouse.table(table).columns == [c["name"] for c in tables.columns(signal)]
-    (counts,) = rows(warehouse, f"SELECT (SELECT COUNT(*) FROM {SPANS}) AS spans, (SELECT COUNT(*) FROM {METRICS}) AS points")
+    (counts,) = rows(
+        warehouse, f"SELECT (SELECT COUNT(*) FROM {SPANS}) AS spans, (SELECT COUNT(*) FROM {METRICS}) AS points"
+    )
     assert counts["spans"] == len(sent["spans"]) == 3 * len(EXECUTIONS)
     assert counts["points"] == len(sent["metrics"]) > 0
 
@@ -214,7 +218,7 @@ def test_the_dashboard_is_lakeview_json_over_known_datasets() -> None:
     for item in board["pages"][0]["layout"]:
         widget, position = item["widget"], item["position"]
         assert widget["queries"][0]["query"]["datasetName"] in names
-        assert 0 <= position["x"] and position["x"] + position["width"] <= 6
+        assert position["x"] >= 0 and position["x"] + position["width"] <= 6
         assert widget["spec"]["widgetType"] in ("table", "bar", "line")
     assert not any("main." in "".join(d["queryLines"]) for d in board["datasets"])
 

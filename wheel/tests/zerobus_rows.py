@@ -109,7 +109,12 @@ def metric_rows(requests: list[Any]) -> list[dict[str, Any]]:
                             }  # fmt: skip
                         elif kind in ("sum", "gauge"):
                             number = p.as_double if p.WhichOneof("value") == "as_double" else float(p.as_int)
-                            row[kind] = {"value": number, "exemplars": [], "attributes": attrs(p.attributes), "flags": p.flags}
+                            row[kind] = {
+                                "value": number,
+                                "exemplars": [],
+                                "attributes": attrs(p.attributes),
+                                "flags": p.flags,
+                            }
                             if kind == "sum":
                                 row["sum"]["aggregation_temporality"] = _temporality(m.sum.aggregation_temporality)
                                 row["sum"]["is_monotonic"] = m.sum.is_monotonic
