@@ -61,12 +61,17 @@ def volume(tmp_path: Path) -> Path:
 @pytest.fixture
 def workspace_env(
     monkeypatch: pytest.MonkeyPatch, clean_env: Path, lm_standin: OptimizerStandIn, mlflow_store: Store
-) -> OptimizerStandIn:
-    """The job's environment: workspace credentials (databricks-sdk) and the MLflow store."""
+) -> Iterator[OptimizerStandIn]:
+    """The job's environment: workspace credentials (databricks-sdk) and the MLflow store (set explicitly:
+    another test may have set MLflow's process-wide tracking URI, which wins over the variable)."""
+    import mlflow
+
     monkeypatch.setenv("DATABRICKS_HOST", lm_standin.url)
     monkeypatch.setenv("DATABRICKS_TOKEN", TOKEN)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_store.uri)
-    return lm_standin
+    mlflow.set_tracking_uri(mlflow_store.uri)
+    yield lm_standin
+    mlflow.set_tracking_uri(None)
 
 
 def argv(volume: Path, experiment: str, *extra: str, job: bool = True) -> list[str]:
