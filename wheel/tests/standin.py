@@ -27,7 +27,6 @@
   (status, JSON object) or (status, bytes, headers); a PUT whose Content-Type is application/octet-stream reaches
   it as {"content": the bytes}.
 
-
 Faults: `fault(method, path, *faults)` queues faults for the next requests to that path (a path ending in `*`
 is a prefix); each request takes one, in order. `Fault("error", 500)` answers with that status before doing
 anything; `Fault("error_after", 500)` does the work (a run is created) and then answers with the error;
