@@ -5,9 +5,9 @@
 
 import pulumi
 
-from infra.platform import build
+from infra.components.wheel import WheelBuildError
+from infra.platform import build, git_commit
 from infra.settings import SettingsError, load_settings, secret_values
-from infra.wheel import WheelBuildError
 
 try:
     loaded = load_settings()
@@ -17,7 +17,7 @@ except SettingsError as exc:
     raise pulumi.RunError(str(exc)) from None
 
 try:
-    outputs = build(loaded, secret_values(loaded), pulumi.get_project(), pulumi.get_stack())
+    outputs = build(loaded, secret_values(loaded), pulumi.get_project(), pulumi.get_stack(), git_commit=git_commit())
 except WheelBuildError as exc:
     raise pulumi.RunError(str(exc)) from None
 

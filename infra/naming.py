@@ -58,3 +58,23 @@ def slug(principal: str) -> str:
     if clean == principal:
         return clean
     return f"{clean}-{hashlib.sha256(principal.encode()).hexdigest()[:6]}"
+
+
+def who(settings: StackSettings) -> str:
+    """'<environment>[-<user>]': what per-stack defaults (experiment path, endpoint names) end with."""
+    return "-".join(filter(None, [settings.environment, settings.deployment.user]))
+
+
+def experiment_path(settings: StackSettings, project: str, system: str) -> str:
+    """A system's MLflow experiment: /Shared/<project>/<environment>[-<user>]/<system>."""
+    return f"/Shared/{project}/{who(settings)}/{system}"
+
+
+def serving_endpoint(settings: StackSettings, base: str) -> str:
+    """A serving endpoint a stack creates: <base>-<environment>[-<user>] (endpoint names are workspace-wide)."""
+    return f"{base}-{who(settings)}"
+
+
+def promotion_target(settings: StackSettings) -> Literal["staging", "production"]:
+    """The alias a gate promotes to: production in production mode, staging otherwise."""
+    return "production" if settings.production else "staging"

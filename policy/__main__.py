@@ -1,6 +1,6 @@
 """Pulumi policy pack: the platform's rules during `pulumi preview --policy-pack policy` (and `pulumi up`).
 
-One mandatory ResourceValidationPolicy per rule of infra/policy.py, each calling the same `check` as
+One mandatory ResourceValidationPolicy per rule of policy/rules.py, each calling the same `check` as
 `python -m infra preview`, so the offline checks and the engine's checks cannot drift apart. The engine hands
 each policy a resource's type token and its inputs (camelCase wire names, secrets unwrapped, values not known
 yet during a preview raising UnknownValueError, which the SDK reports as "can't run during preview").
@@ -8,7 +8,7 @@ yet during a preview raising UnknownValueError, which the SDK reports as "can't 
 What `check` needs beyond the inputs, and where the pack gets it:
 - production: the policy config `production` (true/false, from `--policy-pack-config`), else the stack's own
   config, which the Pulumi CLI passes to policy packs (PULUMI_CONFIG): deployment.mode, else environment ==
-  prod, the settings model's rule (infra.policy.stack_facts); the stack name stands in for a missing
+  prod, the settings model's rule (policy.rules.stack_facts); the stack name stands in for a missing
   environment.
 - the wheels volume: the policy config `wheels_volume` (`/Volumes/<catalog>/<schema>/<volume>`), else
   catalog.name, schema.name and wheel.volume from the stack config; if neither is there, the rule reports
@@ -18,24 +18,18 @@ What `check` needs beyond the inputs, and where the pack gets it:
   for any other the rule reports itself not applicable, and `python -m infra preview --strict`, which sees
   the option, is the check.
 
-infra/policy.py is imported from this checkout (the repository root is put on sys.path, relative to this
-file), so the pack runs from the repository; to publish it to Pulumi Cloud, vendor that module beside it.
+The rules are policy/rules.py beside this file (standard library only), which the program's offline preview
+imports too (`policy.rules`): one module, so the offline checks and the pack cannot drift apart.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-import pulumi  # noqa: E402  (after the sys.path entry above, like the imports below)
-from pulumi.runtime.config import get_config  # noqa: E402
-from pulumi_policy import (  # noqa: E402
+import pulumi
+from pulumi.runtime.config import get_config
+from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     PolicyPack,
@@ -44,7 +38,10 @@ from pulumi_policy import (  # noqa: E402
     ResourceValidationPolicy,
 )
 
-from infra import policy as rules  # noqa: E402
+try:  # the repository root on sys.path: tests, `python -m infra preview`
+    from policy import rules
+except ImportError:  # run by the Pulumi CLI, which puts the pack's own directory on sys.path
+    import rules  # type: ignore[no-redef,import-not-found]
 
 PACK_NAME = "agent-platform-policies"
 STACK_KEYS = ("environment", "deployment", "catalog", "schema", "wheel")
@@ -90,7 +87,7 @@ def _retain_on_delete(args: ResourceValidationArgs) -> bool | None:
 
 
 def validator(rule_id: str) -> Validation:
-    """The validate function of one rule: infra.policy.check for that rule only, each finding reported."""
+    """The validate function of one rule: policy.rules.check for that rule only, each finding reported."""
     rule = rules.RULES[rule_id]
 
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -12,8 +12,8 @@ import pulumi
 import pulumi_databricks as db
 import pytest
 
-from infra.offline import Plan, run_program
 from infra.settings import LoadedSettings, parse_settings
+from infra.tools.offline import Plan, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wheel's local stand-in for Databricks APIs serves these tests too (`from standin import StandIn`).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from infra.offline import unwrap
+from infra.tools.offline import unwrap
 
 # Blocks whose keys are user data, not field names.
 USER_MAPS = {"tags", "named_parameters", "spark_env_vars", "spark_conf", "custom_tags", "base_parameters",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from infra.offline import Plan, unwrap
+from infra.tools.offline import Plan, unwrap
 from tests.conftest import program_plan
 
 ADOPT: dict[str, Any] = {
@@ -75,7 +75,7 @@ def test_job_ids_and_the_models_link_stay_as_they_were() -> None:
 
 
 def test_the_preview_says_what_is_imported() -> None:
-    from infra.preview import to_text
+    from infra.tools.preview import to_text
 
     text = to_text(program_plan({"adopt": ADOPT}))
     assert (

@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from infra.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
-from infra.offline import Plan, unwrap
+from infra.components.catalog import SchemaSpec, UnityCatalog, UnityCatalogArgs, VolumeSpec, merge_grants
 from infra.settings import CatalogSettings
+from infra.tools.offline import Plan, unwrap
 from tests.conftest import provider, with_provider
 
 TAGS = {"project": "agent-platform", "environment": "dev", "stack": "test", "managed_by": "pulumi"}

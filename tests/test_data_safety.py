@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.__main__ import main
-from infra.offline import Plan, preview_stack, unwrap
 from infra.platform import prerequisites
-from infra.policy import DATA_TYPES, PATHS, PROTECTED, check_plan, path_problem
+from infra.tools.cli import main
+from infra.tools.offline import Plan, preview_stack, unwrap
+from policy.rules import DATA_TYPES, PATHS, PROTECTED, check_plan, path_problem
 from tests.conftest import BASE, ROOT, parse, program_plan
 
 STACKS = ("dev", "prod")

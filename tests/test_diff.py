@@ -19,12 +19,12 @@ import pytest
 import yaml
 from cmarkgfm.cmark import Options
 
-from infra.__main__ import main
-from infra.diff import FORCE_NEW, IDENTITY, NAME_WIDTH, RENAMED_IN_PLACE, STRICT_EXIT, compare, diff_documents
-from infra.jobs import health_monitor
-from infra.offline import preview_stack
-from infra.policy import DATA_TYPES
-from infra.preview import plan_document, to_json
+from infra.systems.health_monitor import components as health_monitor
+from infra.tools.cli import main
+from infra.tools.diff import FORCE_NEW, IDENTITY, NAME_WIDTH, RENAMED_IN_PLACE, STRICT_EXIT, compare, diff_documents
+from infra.tools.offline import preview_stack
+from infra.tools.preview import plan_document, to_json
+from policy.rules import DATA_TYPES
 from tests.conftest import ROOT, program_plan
 
 Doc = dict[str, Any]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from infra.docs import END, START, _models, config_reference
 from infra.settings import SECRETS, StackSettings
+from infra.tools.docs import END, START, _models, config_reference
 from tests.conftest import ROOT
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from databricks.bundles.jobs import Job as BundleJob
 
-from infra.offline import Plan, preview_stack, unwrap
-from infra.wheel import build_wheel
+from infra.components.wheel import SOURCE, build_wheel, extra_requirements
+from infra.tools.offline import Plan, preview_stack, unwrap
 from tests.conftest import ROOT, SECRETS, STACK_FILES, program_plan
 from tests.jobs_api import job_api_shape
 
@@ -35,8 +35,14 @@ def test_job_runs_the_uploaded_wheel(dev: Plan) -> None:
     wheel = build_wheel()
     assert file.inputs["path"] == f"/Volumes/main/agents_dev/wheels/{wheel.filename}"
     assert file.inputs["md5"] == wheel.md5 and file.retain_on_delete
+    # The wheel, then its eval-agent extra's requirements (wheel/pyproject.toml): the system's own libraries only.
+    extra = list(extra_requirements(SOURCE, "eval-agent"))
+    assert "anthropic" in " ".join(extra)
     assert job["environments"] == [
-        {"environmentKey": "default", "spec": {"environmentVersion": "4", "dependencies": [file.inputs["path"]]}}
+        {
+            "environmentKey": "default",
+            "spec": {"environmentVersion": "4", "dependencies": [file.inputs["path"], *extra]},
+        }
     ]
     assert dev.outputs["wheel_path"] == (file.inputs["path"], False)
     assert dev.outputs["wheel_version"] == (wheel.version, False)
@@ -73,7 +79,8 @@ def test_existing_cluster_gets_the_wheel_as_a_library() -> None:
     """Seed 003's kind of compute: the task names the cluster and installs the uploaded wheel."""
     plan = program_plan({"eval_agent": {"compute": {"kind": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}}})
     task, path = task_of(plan), plan.one("File").inputs["path"]
-    assert task["existingClusterId"] == "1115-120035-jyzgoasz" and task["libraries"] == [{"whl": path}]
+    extra = [{"pypi": {"package": r}} for r in extra_requirements(SOURCE, "eval-agent")]
+    assert task["existingClusterId"] == "1115-120035-jyzgoasz" and task["libraries"] == [{"whl": path}, *extra]
     assert "environments" not in unwrap(plan.one("Job", "eval-agent").inputs)
 
 
@@ -90,7 +97,8 @@ def test_job_cluster_is_tagged_and_single_user() -> None:
     assert task_of(plan)["jobClusterKey"] == cluster["jobClusterKey"] == "default"
     assert cluster["newCluster"]["customTags"]["managed_by"] == "pulumi"
     assert cluster["newCluster"]["singleUserName"] == "alice@example.com"
-    assert task_of(plan)["libraries"] == [{"whl": plan.one("File").inputs["path"]}]
+    extra = [{"pypi": {"package": r}} for r in extra_requirements(SOURCE, "eval-agent")]
+    assert task_of(plan)["libraries"] == [{"whl": plan.one("File").inputs["path"]}, *extra]
 
 
 def test_job_cluster_without_run_as_uses_standard_access_mode() -> None:
@@ -226,7 +234,7 @@ def test_unchanged_sources_are_not_rebuilt(tmp_path: Path, monkeypatch: pytest.M
     def no_build(*args: object, **kwargs: object) -> None:
         raise AssertionError("rebuilt although the sources did not change")
 
-    monkeypatch.setattr("infra.wheel._build_into", no_build)
+    monkeypatch.setattr("infra.components.wheel._build_into", no_build)
     assert build_wheel(source, tmp_path / "cache") == first
 
 
@@ -240,7 +248,7 @@ def test_build_ignores_source_date_epoch(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_a_broken_wheel_is_a_clear_error(tmp_path: Path) -> None:
-    from infra.wheel import WheelBuildError
+    from infra.components.wheel import WheelBuildError
 
     source = tmp_path / "wheel"
     shutil.copytree(ROOT / "wheel", source, ignore=shutil.ignore_patterns("tests", "__pycache__"))

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra.offline import Plan, preview_stack, unwrap
-from infra.settings import SEED_THRESHOLDS
+from infra.components.wheel import SOURCE, extra_requirements
+from infra.systems.health_monitor.settings import SEED_THRESHOLDS
+from infra.tools.offline import Plan, preview_stack, unwrap
 from tests.conftest import ROOT, program_plan
 
 # The seed's DAG (agent_setup_job.yml), as (upstream, downstream) pairs.
@@ -97,12 +98,16 @@ def test_environments_follow_the_seeds_table_unpinned(dev: Plan) -> None:
         assert set(environments) == used  # none missing, none unused
         for spec in environments.values():
             assert spec["environmentVersion"] == "5"  # MLflow 3: mlflow.genai.evaluate
-            *packages, last = spec["dependencies"]
+            extra = list(extra_requirements(SOURCE, "health-monitor"))
+            deps = spec["dependencies"]
+            assert deps[len(deps) - len(extra) :] == extra  # the wheel's health-monitor extra, last
+            *packages, last = deps[: len(deps) - len(extra)]
             assert last == wheel
             assert all(re.fullmatch(r"[a-z][a-z0-9-]*", p) for p in packages), packages  # no version pins
     setup = unwrap(dev.one("Job", "health-monitor-setup").inputs)
     assert {t["taskKey"]: t["environmentKey"] for t in setup["tasks"]} == SEED_ENVIRONMENTS
-    specs = {e["environmentKey"]: e["spec"]["dependencies"][:-1] for e in setup["environments"]}
+    n = 1 + len(extra_requirements(SOURCE, "health-monitor"))
+    specs = {e["environmentKey"]: e["spec"]["dependencies"][:-n] for e in setup["environments"]}
     assert specs["sql_only"] == [] and "databricks-agents" in specs["agents_env"]
 
 
@@ -212,7 +217,7 @@ def test_stack_config_and_wheel_agree_on_scorers_and_metrics() -> None:
     metric name the wheel's gate looks for."""
     from agent_jobs.health_monitor.evaluation import candidates
     from agent_jobs.health_monitor.scorers import SCORERS
-    from infra.settings import SEED_SCORERS
+    from infra.systems.health_monitor.settings import SEED_SCORERS
 
     assert set(SEED_SCORERS) == set(SCORERS)
     for metric in SEED_THRESHOLDS:

@@ -1,4 +1,4 @@
-"""The deployment-job link (infra.model_link) against a local stand-in of MLflow's Unity Catalog registry API,
+"""The deployment-job link (infra.systems.health_monitor.model_link) against a local stand-in of MLflow's Unity Catalog registry API,
 through the real databricks-sdk; and proof that it sends the request MLflow's own client sends."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from infra import model_link
-from infra.model_link import GET, UPDATE, RegistryError, _LinkProvider
-from infra.offline import preview_stack, unwrap
+from infra.systems.health_monitor import model_link
+from infra.systems.health_monitor.model_link import GET, UPDATE, RegistryError, _LinkProvider
+from infra.tools.offline import preview_stack, unwrap
 from standin import TOKEN, StandIn
 from tests.conftest import ROOT
 
@@ -103,7 +103,7 @@ def test_refresh_reads_the_link_as_the_registry_has_it(registry: tuple[StandIn, 
 
 
 def test_the_serialized_provider_loads_where_pulumi_runs_it() -> None:
-    """Pulumi stores the provider (dill, by reference to infra.model_link) and loads it in a separate process
+    """Pulumi stores the provider (dill, by reference to infra.systems.health_monitor.model_link) and loads it in a separate process
     started in the project directory; check that such a process can load and use it."""
     import subprocess
     import sys

@@ -32,7 +32,7 @@ def test_tags_always_carry_project_environment_stack_and_managed_by() -> None:
 def test_unity_catalog_names_are_never_prefixed() -> None:
     """Unlike DABs development mode, schema names are exactly what the stack file says."""
     s = parse({"deployment": {"user": "alice"}}).settings
-    assert s.schema_.name == "agents_dev" and s.platform_volumes()["wheels"] == "wheels"
+    assert s.schema_.name == "agents_dev" and s.volumes()["wheels"][1] == "wheels"
 
 
 def test_schedules_are_paused_in_development() -> None:

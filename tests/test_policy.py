@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from infra import policy as rules
-from infra.offline import SECRET_SIG, Plan, Recorded, preview_stack, read_stack_config, unwrap
-from infra.policy import Violation, check, check_plan, looks_secret, plan_wheels_volume, stack_facts
 from infra.settings import WheelSettings
+from infra.tools.offline import SECRET_SIG, Plan, Recorded, preview_stack, read_stack_config, unwrap
+from policy import rules
+from policy.rules import Violation, check, check_plan, looks_secret, plan_wheels_volume, stack_facts
 from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan
 
 STACKS = ("dev", "prod")
@@ -115,8 +115,8 @@ def test_stack_name_stands_in_for_a_missing_environment() -> None:
 
 
 def test_the_rules_module_needs_only_the_standard_library() -> None:
-    """The policy pack's virtualenv has pulumi and pulumi-policy only: infra.policy must not pull in the program."""
-    code = "import sys, infra.policy; print(sorted({m.split('.')[0] for m in sys.modules} & {'pulumi', 'pydantic', 'yaml', 'pulumi_databricks', 'infra.settings'}))"
+    """The policy pack's virtualenv has pulumi and pulumi-policy only: policy.rules must not pull in the program."""
+    code = "import sys, policy.rules; print(sorted({m.split('.')[0] for m in sys.modules} & {'pulumi', 'pydantic', 'yaml', 'pulumi_databricks', 'infra.settings'}))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.__main__ import main
-from infra.preview import mermaid
+from infra.tools.cli import main
+from infra.tools.preview import mermaid
 from tests.conftest import ROOT, STACK_FILES
 
 STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]
@@ -224,7 +224,7 @@ def test_hostile_input_exits_2_with_one_message(
     argument, nothing on stdout, never a traceback, a recursion error or gigabytes of memory."""
     if project is not None:  # another project: only its Pulumi.yaml is read before the error
         (tmp_path / "Pulumi.yaml").write_text(project)
-        monkeypatch.setattr("infra.__main__.ROOT", tmp_path)
+        monkeypatch.setattr("infra.tools.cli.ROOT", tmp_path)
     path = tmp_path / "Pulumi.tmp.yaml"
     path.write_text(BASE_STACK + extra)
     status, out, err = cli(capsys, "--stack", "tmp", "--config-file", str(path), "--json")

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from infra.offline import Plan, preview_stack, read_stack_config, unwrap
 from infra.settings import SettingsError
+from infra.tools.offline import Plan, preview_stack, read_stack_config, unwrap
 from tests.conftest import ROOT, parse
 
 SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"

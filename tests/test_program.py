@@ -8,7 +8,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from infra.offline import Plan, preview_stack, run_program, unwrap
+from infra.tools.offline import Plan, preview_stack, run_program, unwrap
 from tests.conftest import PROJECT, ROOT, STACK_FILES, raw_config
 
 STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]

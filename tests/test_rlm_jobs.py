@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from infra.offline import Plan, preview_stack, unwrap
+from infra.tools.offline import Plan, preview_stack, unwrap
 from tests.conftest import ROOT, SECRETS, program_plan
 
 
@@ -113,7 +113,7 @@ def test_disabled_rlm_has_no_jobs() -> None:
 def test_the_orchestrator_waits_as_long_as_an_executor_run_may_last(dev: Plan) -> None:
     """Issue #11: the wait passed to the orchestrator covers the executor job's whole timeout (plus a margin
     for the queue), and the orchestrator job outlasts that wait in every iteration."""
-    from infra.jobs.rlm import RUN_WAIT_MARGIN_SECONDS
+    from infra.systems.rlm.components import RUN_WAIT_MARGIN_SECONDS
 
     executor, orchestrator = (
         unwrap(dev.one("Job", "rlm-executor").inputs),

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from databricks.sdk import clock as sdk_clock
 
-from infra.__main__ import TIMEOUT_HELP, main
-from infra.run import HTTP_TIMEOUT_SECONDS, TIMEOUT_SECONDS
+from infra.tools.cli import TIMEOUT_HELP, main
+from infra.tools.run import HTTP_TIMEOUT_SECONDS, TIMEOUT_SECONDS
 from standin import StandIn
 from tests.workspace_standin import FakeClock, Resetting
 

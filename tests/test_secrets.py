@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pulumi
 
-from infra.offline import SECRET_SIG, Plan, masked, unwrap
-from infra.preview import to_json
-from infra.secrets import ScopedSecrets, SecretScopeArgs
+from infra.components.secrets import ScopedSecrets, SecretScopeArgs
+from infra.tools.offline import SECRET_SIG, Plan, masked, unwrap
+from infra.tools.preview import to_json
 from tests.conftest import provider, with_provider
 
 VALUE = "dapi-0123456789abcdef-not-for-logs"

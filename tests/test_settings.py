@@ -10,8 +10,9 @@ import pulumi
 import pytest
 from pulumi.runtime import settings as runtime_settings
 
-from infra.offline import RecordingMocks, read_stack_config
-from infra.settings import SEED_THRESHOLDS, LoadedSettings, SettingsError, load_settings, parse_settings
+from infra.settings import LoadedSettings, SettingsError, load_settings, parse_settings
+from infra.systems.health_monitor.settings import SEED_THRESHOLDS
+from infra.tools.offline import RecordingMocks, read_stack_config
 from tests.conftest import PROJECT, ROOT, STACK_FILES, parse, raw_config
 
 
@@ -43,7 +44,7 @@ def test_defaults_live_in_the_model() -> None:
     s = parse().settings
     assert s.eval_agent.secret_scope == "mlflow-eval" and s.rlm.secret_scope == "adk-secrets"
     assert s.eval_agent.compute.kind == "serverless" and s.eval_agent.compute.environment_version == "4"
-    assert s.platform_volumes() == {
+    assert {role: name for role, (where, name, _) in s.volumes().items() if where == "platform"} == {
         "wheels": "wheels", "eval_sessions": "eval_sessions",
         "rlm_artifacts": "rlm_artifacts", "rlm_agent_code": "rlm_agent_code",
     }  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stackfile import ConfigValue, StackFileError, read_project, read_stack
+from infra.tools.stackfile import ConfigValue, StackFileError, read_project, read_stack
 from tests.conftest import PROJECT, ROOT
 
 KEY = f"{PROJECT}:k"

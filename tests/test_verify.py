@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from infra import verify
-from infra.__main__ import main
-from infra.offline import Plan, preview_stack, unwrap
+from infra.tools import verify
+from infra.tools.cli import main
+from infra.tools.offline import Plan, preview_stack, unwrap
 from standin import TOKEN, StandIn
 from tests.conftest import ROOT
 from tests.jobs_api import job_api_shape

@@ -10,7 +10,7 @@
   (`upload_like_the_provider`);
 - GET /api/2.0/secrets/list?scope=: the keys of a scope (`scopes`: scope -> key -> value), never a value;
 - GET /api/2.0/mlflow/unity-catalog/registered-models/get?name=: a model and its deployment job (`models`:
-  full name -> job id, "" when unlinked), as infra.model_link reads it.
+  full name -> job id, "" when unlinked), as infra.systems.health_monitor.model_link reads it.
 
 Also a host that resets every connection (`Resetting`), and the fake clock the tools' retries and polling run
 on in tests (`FakeClock`).
@@ -25,7 +25,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import unquote_plus, urlparse
 
-from infra.model_link import GET as MODEL_GET
+from infra.systems.health_monitor.model_link import GET as MODEL_GET
 
 FILES = "/api/2.0/fs/files"
 Reply = tuple[int, dict[str, Any]] | tuple[int, bytes, dict[str, str]]

@@ -28,7 +28,7 @@ import pulumi
 from pulumi.runtime import settings as runtime_settings
 
 from infra.settings import SECRETS, LoadedSettings, parse_settings
-from infra.stackfile import StackFileError, read_project, read_stack
+from infra.tools.stackfile import StackFileError, read_project, read_stack
 
 __all__ = ["StackFileError", "read_stack_config"]  # StackFileError lives in infra/stackfile.py; kept importable here
 

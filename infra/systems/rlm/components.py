@@ -25,9 +25,12 @@ from pathlib import Path
 import pulumi
 import pulumi_databricks as db
 
-from infra.compute import wheel_compute
-from infra.jobs.common import JobCommon, job_args, job_permissions, wheel_task
-from infra.settings import RlmSettings
+from infra import PROJECT_ROOT
+from infra.components.compute import wheel_compute
+from infra.components.jobs import JobCommon, job_args, job_permissions, wheel_task
+from infra.systems.context import JobOutputs, SystemContext, SystemResult
+from infra.systems.rlm import SYSTEM
+from infra.systems.rlm.settings import RlmSettings
 
 AGENT_CODE_NAME = "agent_code_raw.py"  # seed 003's ADK_AGENT_CODE_PATH file name
 TELEMETRY_TABLE = "telemetry"
@@ -73,6 +76,7 @@ class RlmJobsArgs:
     telemetry_columns: list[dict[str, str]]
     project_root: Path
     protect: bool
+    extra_requirements: tuple[str, ...] = ()
 
 
 class RlmJobs(pulumi.ComponentResource):
@@ -89,7 +93,9 @@ class RlmJobs(pulumi.ComponentResource):
     def __init__(self, name: str, args: RlmJobsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:jobs:RlmJobs", name, None, opts)
         s, child = args.settings, pulumi.ResourceOptions(parent=self)
-        compute = wheel_compute(s.compute, args.wheel_path, args.common.tags, args.common.run_as)
+        compute = wheel_compute(
+            s.compute, args.wheel_path, args.common.tags, args.common.run_as, extra_requirements=args.extra_requirements
+        )
         telemetry: list[tuple[str, pulumi.Input[str]]] = [("--catalog", args.catalog), ("--schema", args.schema)]
         if s.sql_warehouse_id:
             telemetry.append(("--telemetry-warehouse-id", s.sql_warehouse_id))
@@ -124,7 +130,7 @@ class RlmJobs(pulumi.ComponentResource):
         executor_task = wheel_task("executor", "rlm-executor", executor_options, compute.task)
         executor = db.Job(
             f"{name}-executor",
-            **job_args(
+            job_args(
                 args.common,
                 args.job_names["rlm_executor"],
                 "RLM executor (seed 003, job B): runs one generated artifact, writes result.json and telemetry",
@@ -169,7 +175,7 @@ class RlmJobs(pulumi.ComponentResource):
         orchestrator_task = wheel_task("orchestrator", "rlm-orchestrator", orchestrator_options, compute.task)
         orchestrator = db.Job(
             f"{name}-orchestrator",
-            **job_args(
+            job_args(
                 args.common,
                 args.job_names["rlm_orchestrator"],
                 "RLM orchestrator (seed 003, job A): submits executor runs through the Jobs API",
@@ -207,3 +213,33 @@ class RlmJobs(pulumi.ComponentResource):
         self.orchestrator_id, self.orchestrator_url = orchestrator.id, orchestrator.url
         self.executor_id, self.executor_url = executor.id, executor.url
         self.register_outputs({"orchestrator_id": orchestrator.id, "executor_id": executor.id})
+
+
+def build(ctx: SystemContext) -> SystemResult:
+    assert ctx.wheel is not None and ctx.secret_scope is not None
+    rlm = RlmJobs(
+        "rlm",
+        RlmJobsArgs(
+            settings=ctx.own,
+            common=ctx.common,
+            job_names={job: ctx.job_name(job) for job in ("rlm_orchestrator", "rlm_executor")},
+            catalog=ctx.catalog,
+            schema=ctx.schemas["platform"],
+            wheel_path=ctx.wheel.path,
+            artifacts_volume_path=ctx.volume_paths["rlm_artifacts"],
+            agent_code_volume_path=ctx.volume_paths["rlm_agent_code"],
+            secret_scope=ctx.secret_scope,
+            fallback_secrets=tuple(decl.key for decl in SYSTEM.secrets if decl.config_key in ctx.secrets),
+            telemetry_columns=telemetry_columns(ctx.wheel.source),
+            project_root=PROJECT_ROOT,
+            protect=ctx.settings.protect_data,
+            extra_requirements=ctx.extra_requirements,
+        ),
+        ctx.opts,
+    )
+    return SystemResult(
+        jobs={
+            "rlm_orchestrator": JobOutputs(rlm.orchestrator_id, rlm.orchestrator_url),
+            "rlm_executor": JobOutputs(rlm.executor_id, rlm.executor_url),
+        }
+    )

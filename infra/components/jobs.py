@@ -13,10 +13,10 @@ from typing import Any
 import pulumi
 import pulumi_databricks as db
 
-from infra.constrained import principal_kind
+from infra.components.wheel import PACKAGE
 from infra.naming import logical, pause_status
 from infra.settings import NotificationSettings, ScheduleSettings
-from infra.wheel import PACKAGE
+from infra.settings.types import principal_kind
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ def wheel_task(
     flags: Sequence[str] = (),
 ) -> db.JobTaskArgs:
     """A python_wheel_task of the platform's wheel: `entry_point` called with `flags` then `--option value`
-    pairs, on the compute `compute_task` describes (see infra.compute.wheel_compute)."""
+    pairs, on the compute `compute_task` describes (see infra.components.compute.wheel_compute)."""
     return db.JobTaskArgs(
         task_key=task_key,
         python_wheel_task=db.JobTaskPythonWheelTaskArgs(
@@ -71,29 +71,29 @@ def job_args(
     environments: Sequence[db.JobEnvironmentArgs] = (),
     job_clusters: Sequence[db.JobJobClusterArgs] = (),
     schedule: ScheduleSettings | None = None,
-) -> dict[str, Any]:
-    """Keyword arguments for db.Job with everything every job must have."""
+) -> db.JobArgs:
+    """The db.JobArgs of a job with everything every job must have."""
     email = None
     if common.notifications.on_failure or common.notifications.on_success:
         email = db.JobEmailNotificationsArgs(
             on_failures=list(common.notifications.on_failure) or None,
             on_successes=list(common.notifications.on_success) or None,
         )
-    return {
-        "name": name,
-        "description": description,
-        "tags": dict(common.tags),
-        "tasks": sorted_tasks(tasks),
-        "parameters": list(parameters) or None,
-        "environments": list(environments) or None,
-        "job_clusters": list(job_clusters) or None,
-        "run_as": run_as(common.run_as),
-        "email_notifications": email,
-        "timeout_seconds": timeout_seconds,
-        "max_concurrent_runs": max_concurrent_runs,
-        "queue": db.JobQueueArgs(enabled=True),
-        "schedule": _schedule(schedule, common.development),
-    }
+    return db.JobArgs(
+        name=name,
+        description=description,
+        tags=dict(common.tags),
+        tasks=sorted_tasks(tasks),
+        parameters=list(parameters) or None,
+        environments=list(environments) or None,
+        job_clusters=list(job_clusters) or None,
+        run_as=run_as(common.run_as),
+        email_notifications=email,
+        timeout_seconds=timeout_seconds,
+        max_concurrent_runs=max_concurrent_runs,
+        queue=db.JobQueueArgs(enabled=True),
+        schedule=_schedule(schedule, common.development),
+    )
 
 
 def run_as(principal: str | None) -> db.JobRunAsArgs | None:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from infra.offline import Plan
+    from infra.tools.offline import Plan
 
 JOB = "databricks:index/job:Job"
 SCHEMA = "databricks:index/schema:Schema"
@@ -173,7 +173,7 @@ def path_problem(path: str) -> str | None:
 
 
 def check_plan(plan: Plan, *, production: bool) -> list[Violation]:
-    """Every violation in an offline plan (infra.offline.Plan), sorted by resource, then rule."""
+    """Every violation in an offline plan (infra.tools.offline.Plan), sorted by resource, then rule."""
     wheels_volume = plan_wheels_volume(plan)
     found: list[Violation] = []
     for r in plan.resources:

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.offline import read_stack_config
 from infra.settings import Compute, ExistingClusterCompute, SettingsError, StackSettings, parse_settings
+from infra.systems import SYSTEMS
+from infra.tools.offline import read_stack_config
 
 TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
 TIMEOUT_SECONDS = 120.0  # default --timeout-seconds: one call to the workspace, retries included
@@ -44,12 +45,14 @@ class RunError(Exception):
     """The run could not be started or followed (exit status 1)."""
 
 
-def job_compute(settings: StackSettings, job: str) -> Compute:
-    if job == "eval_agent":
-        return settings.eval_agent.compute
-    if job.startswith("rlm_"):
-        return settings.rlm.compute
-    return settings.health_monitor.compute
+def job_compute(settings: StackSettings, job: str) -> Compute | None:
+    """The compute the job's declaration names (infra.systems), None when it has none to start."""
+    for system in SYSTEMS:
+        for decl in system.jobs:
+            if decl.key == job and decl.compute is not None:
+                compute: Compute | None = getattr(settings.system(system.key), decl.compute, None)
+                return compute
+    return None
 
 
 def _no_constants(name: str) -> Any:

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_databricks as db
 
-from infra.compute import wheel_compute
-from infra.jobs.common import JobCommon, job_args, job_permissions, wheel_task
-from infra.settings import EvalAgentSettings
+from infra.components.compute import wheel_compute
+from infra.components.jobs import JobCommon, job_args, job_permissions, wheel_task
+from infra.systems.context import JobOutputs, SystemContext, SystemResult
+from infra.systems.eval_agent.settings import EvalAgentSettings
 
 TASK_KEY = "run_autonomous"
 ENTRY_POINT = "mlflow-eval"
@@ -34,6 +35,7 @@ class EvalAgentJobArgs:
     wheel_path: pulumi.Input[str]
     sessions_volume_path: pulumi.Input[str]
     secret_scope: pulumi.Input[str]
+    extra_requirements: tuple[str, ...] = ()
 
 
 class EvalAgentJob(pulumi.ComponentResource):
@@ -45,7 +47,9 @@ class EvalAgentJob(pulumi.ComponentResource):
     def __init__(self, name: str, args: EvalAgentJobArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:jobs:EvalAgentJob", name, None, opts)
         s = args.settings
-        compute = wheel_compute(s.compute, args.wheel_path, args.common.tags, args.common.run_as)
+        compute = wheel_compute(
+            s.compute, args.wheel_path, args.common.tags, args.common.run_as, extra_requirements=args.extra_requirements
+        )
         # The seed's parameters, then its env_vars as parameters the runtime module reads (see module docstring).
         options: list[tuple[str, pulumi.Input[str]]] = [
             ("--experiment-id", "{{job.parameters.experiment_id}}"),
@@ -59,7 +63,7 @@ class EvalAgentJob(pulumi.ComponentResource):
         task = wheel_task(TASK_KEY, ENTRY_POINT, options, compute.task, flags=["--autonomous"])
         job = db.Job(
             name,
-            **job_args(
+            job_args(
                 args.common,
                 args.job_name,
                 "MLflow evaluation agent: reviews an experiment's runs with a model and writes a report (seed 000)",
@@ -76,3 +80,22 @@ class EvalAgentJob(pulumi.ComponentResource):
         self.job_id = job.id
         self.job_url = job.url
         self.register_outputs({"job_id": self.job_id, "job_url": self.job_url})
+
+
+def build(ctx: SystemContext) -> SystemResult:
+    assert ctx.wheel is not None and ctx.secret_scope is not None
+    job = EvalAgentJob(
+        "eval-agent",
+        EvalAgentJobArgs(
+            settings=ctx.own,
+            common=ctx.common,
+            job_name=ctx.job_name("eval_agent"),
+            workspace_host=ctx.settings.workspace.host,
+            wheel_path=ctx.wheel.path,
+            sessions_volume_path=ctx.volume_paths["eval_sessions"],
+            secret_scope=ctx.secret_scope,
+            extra_requirements=ctx.extra_requirements,
+        ),
+        ctx.opts,
+    )
+    return SystemResult(jobs={"eval_agent": JobOutputs(job.job_id, job.job_url)})

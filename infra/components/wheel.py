@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -28,11 +29,23 @@ from types import ModuleType
 import pulumi
 import pulumi_databricks as db
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "wheel"
 CACHE = ROOT / ".wheel-cache"
 PACKAGE = "agent_jobs"
 """The distribution name: python_wheel_task.package_name of every job."""
+
+
+def extra_requirements(source: Path, extra: str) -> tuple[str, ...]:
+    """The requirements of one of the wheel's extras (its `[project.optional-dependencies]`), as written there.
+    Each system's jobs install these beside the wheel, so no system gets another system's libraries."""
+    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
+    extras: dict[str, list[str]] = project.get("optional-dependencies", {})
+    if extra not in extras:
+        raise WheelBuildError(
+            f"{source / 'pyproject.toml'} has no extra {extra!r}; it has: {', '.join(sorted(extras))}"
+        )
+    return tuple(extras[extra])
 
 
 class WheelBuildError(Exception):

@@ -2,7 +2,7 @@
 workspace and credentials, what the stack's plan says should exist. Mocks cannot catch a platform that stores a
 file under another name (the Files API turns a `+` in a path into a space: pulumi-databricks#589); this can.
 
-What should exist comes from the stack's offline plan (infra.offline.preview_stack, the same program `pulumi up`
+What should exist comes from the stack's offline plan (infra.tools.offline.preview_stack, the same program `pulumi up`
 ran) and its outputs (the real job ids); what exists from the workspace:
 
 - every job, by the id in the outputs: it exists, under the plan's name, referencing the plan's wheel paths;
@@ -10,7 +10,8 @@ ran) and its outputs (the real job ids); what exists from the workspace:
   under exactly that name (`files.get_metadata`);
 - every secret scope: it holds the keys the plan puts there (`secrets.list_secrets`: names only; no value is
   ever read);
-- the registered model's deployment-job link (the registry GET of infra.model_link): the deployment job.
+- the registered model's deployment-job link (the registry GET of
+  infra.systems.health_monitor.model_link): the deployment job.
 
 One line per check (`ok` or `FAIL` and what differs) and a summary on stdout; exit status 0 when every check
 holds, 1 otherwise, 2 for bad arguments (infra.__main__). A host that does not answer ends the checks at once,
@@ -26,12 +27,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
-from infra.diff import JOB, SECRET
-from infra.offline import Plan, preview_stack, unwrap
-from infra.run import output_job_id, stack_outputs, unreachable, workspace_client
+from infra.tools.diff import JOB, SECRET
+from infra.tools.offline import Plan, preview_stack, unwrap
+from infra.tools.run import output_job_id, stack_outputs, unreachable, workspace_client
 
 SECRET_SCOPE = "databricks:index/secretScope:SecretScope"
-LINK = "pulumi-python:dynamic:Resource"  # infra.model_link.DeploymentJobLink
+LINK = "pulumi-python:dynamic:Resource"  # infra.systems.health_monitor.model_link.DeploymentJobLink
 PLUS_HINT = " (the Files API stores a `+` in an uploaded path as a space: pulumi-databricks#589)"
 
 
@@ -143,7 +144,7 @@ def _keys(client: Any, scope: str) -> list[str]:
 
 
 def _check_link(client: Any, link: tuple[str, str], outputs: dict[str, Any], source: str, report: Report) -> None:
-    from infra.model_link import RegistryError, current_job_id
+    from infra.systems.health_monitor.model_link import RegistryError, current_job_id
 
     model, key = link
     what = f"model {model}: deployment job"

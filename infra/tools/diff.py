@@ -2,11 +2,11 @@
 pull-request comment: resources added, changed (the changed input paths, old -> new, briefly) and removed, keyed
 by (type, logical name) as Pulumi keys them; **replacements** (a change to a property the provider cannot update
 in place, a new parent or logical name) with, first of all, a loud warning when a replaced or removed resource
-holds data (`infra.policy.DATA_TYPES`); changed stack outputs; the new task DAG of every job whose tasks or
+holds data (`policy.rules.DATA_TYPES`); changed stack outputs; the new task DAG of every job whose tasks or
 dependencies changed, as Mermaid.
 
 Values come from the documents, where every secret is already "[secret]". A rotation is seen only through the
-documents' `secrets` states (a short hash of the committed ciphertext; infra.offline.secret_states): the Secret
+documents' `secrets` states (a short hash of the committed ciphertext; infra.tools.offline.secret_states): the Secret
 resources a rotated config key feeds are listed as changed (and replaced: the provider cannot update a value in
 place), their value still masked. This module runs no program, reads no stack file, and never prints a long
 value in full.
@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from infra.offline import MASK
-from infra.policy import DATA_TYPES, FILE
-from infra.preview import mermaid
 from infra.settings import SECRETS
+from infra.tools.offline import MASK
+from infra.tools.preview import mermaid
+from policy.rules import DATA_TYPES, FILE
 
 JOB, SECRET = "databricks:index/job:Job", "databricks:index/secret:Secret"
 REQUIRED: dict[str, type] = {"project": str, "stack": str, "resources": list, "outputs": dict}
@@ -564,8 +564,37 @@ def diff_documents(base: Doc, head: Doc) -> str:
     return compare(base, head).markdown
 
 
+COMMIT_TAG = "git_commit"
+"""The tag every job carries with the deploying commit (infra.platform.git_commit): it differs between any two
+commits, so the comment says it once instead of as a change of every job."""
+
+
+def _without_commit(doc: Doc) -> tuple[Doc, list[str]]:
+    """The document with the jobs' commit tag taken out, and the distinct commits it named."""
+    commits: set[str] = set()
+    resources = []
+    for r in doc["resources"]:
+        tags = r["inputs"].get("tags") if r["type"] == JOB else None
+        if isinstance(tags, dict) and COMMIT_TAG in tags:
+            commits.add(str(tags[COMMIT_TAG]))
+            r = {**r, "inputs": {**r["inputs"], "tags": {k: v for k, v in tags.items() if k != COMMIT_TAG}}}
+        resources.append(r)
+    return {**doc, "resources": resources}, sorted(commits)
+
+
 def compare(base: Doc, head: Doc) -> Comparison:
     """The Markdown comment and the data it puts at risk (what `--strict` refuses)."""
+    (base, base_commits), (head, head_commits) = _without_commit(base), _without_commit(head)
+    commit_line = []
+    if base_commits != head_commits:
+        shown = {
+            side: ", ".join(_code(c) for c in commits) or "(none)"
+            for side, commits in (("base", base_commits), ("head", head_commits))
+        }
+        commit_line = [
+            f"Deploying commit: {shown['head']} (base: {shown['base']}), the `{COMMIT_TAG}` tag of every job.",
+            "",
+        ]
     old = {(r["type"], r["name"]): r for r in base["resources"]}
     new = {(r["type"], r["name"]): r for r in head["resources"]}
     rotated = _rotations(base, head)
@@ -577,7 +606,7 @@ def compare(base: Doc, head: Doc) -> Comparison:
     where = f"{_name(head['project'])} / {_name(head['stack'])}"
     if (base["project"], base["stack"]) != (head["project"], head["stack"]):
         where += f" (base: {_name(base['project'])} / {_name(base['stack'])})"
-    out = [f"### Offline preview diff: {where}", ""]
+    out = [f"### Offline preview diff: {where}", "", *commit_line]
     if not (added or changed or removed or outputs):
         text = "\n".join([*out, "No changes: the head renders the same resources and outputs as the base."]) + "\n"
         return Comparison(text, [])

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_databricks as db
 
-from infra.jobs.common import JobCommon, job_args, job_permissions, wheel_task
-from infra.model_link import DeploymentJobLink
-from infra.settings import HealthMonitorSettings
+from infra import naming
+from infra.components.jobs import JobCommon, job_args, job_permissions, wheel_task
+from infra.systems.context import JobOutputs, SystemContext, SystemResult
+from infra.systems.health_monitor.model_link import DeploymentJobLink
+from infra.systems.health_monitor.settings import HealthMonitorSettings
 
 ENTRY_POINT = "health-monitor"
 
@@ -81,6 +83,7 @@ class HealthMonitorArgs:
     host: str
     profile: str | None
     protect: bool
+    extra_requirements: tuple[str, ...] = ()
 
 
 class HealthMonitor(pulumi.ComponentResource):
@@ -151,14 +154,16 @@ class HealthMonitor(pulumi.ComponentResource):
             tasks.append(task)
         setup = db.Job(
             f"{name}-setup",
-            **job_args(
+            job_args(
                 args.common,
                 args.job_names["agent_setup"],
                 "Health-monitor agent setup (seed 002): tables, prompts, scorers, datasets, model version, sanity "
                 "evaluation. Creates no serving endpoint: the deployment job does, when the gate passes.",
                 tasks,
                 timeout_seconds=2 * 3600,
-                environments=self._environments(s, args.wheel_path, [t.environment for t in SETUP_TASKS]),
+                environments=self._environments(
+                    s, args.wheel_path, [t.environment for t in SETUP_TASKS], args.extra_requirements
+                ),
             ),
             opts=child,
         )
@@ -190,7 +195,7 @@ class HealthMonitor(pulumi.ComponentResource):
         ]
         deployment = db.Job(
             f"{name}-deployment",
-            **job_args(
+            job_args(
                 args.common,
                 args.job_names["agent_deployment"],
                 "Health-monitor agent deployment (seed 002): evaluate a model version, check the thresholds, and "
@@ -198,7 +203,7 @@ class HealthMonitor(pulumi.ComponentResource):
                 [gate],
                 timeout_seconds=(s.endpoint_ready_timeout_minutes + 60) * 60,
                 parameters=parameters,
-                environments=self._environments(s, args.wheel_path, ["evaluation_env"]),
+                environments=self._environments(s, args.wheel_path, ["evaluation_env"], args.extra_requirements),
             ),
             opts=child,
         )
@@ -219,15 +224,47 @@ class HealthMonitor(pulumi.ComponentResource):
 
     @staticmethod
     def _environments(
-        s: HealthMonitorSettings, wheel_path: pulumi.Input[str], keys: Sequence[str]
+        s: HealthMonitorSettings, wheel_path: pulumi.Input[str], keys: Sequence[str], extra: Sequence[str] = ()
     ) -> list[db.JobEnvironmentArgs]:
+        # The seed's dependencies of each environment, the wheel, and the requirements of the wheel's extra.
         return [
             db.JobEnvironmentArgs(
                 environment_key=key,
                 spec=db.JobEnvironmentSpecArgs(
                     environment_version=s.compute.environment_version,
-                    dependencies=[*ENVIRONMENTS[key], wheel_path],
+                    dependencies=[*ENVIRONMENTS[key], wheel_path, *extra],
                 ),
             )
             for key in sorted(set(keys))
         ]
+
+
+def build(ctx: SystemContext) -> SystemResult:
+    assert ctx.wheel is not None
+    s, hm = ctx.settings, ctx.own
+    health = HealthMonitor(
+        "health-monitor",
+        HealthMonitorArgs(
+            settings=hm,
+            common=ctx.common,
+            job_names={job: ctx.job_name(job) for job in ("agent_setup", "agent_deployment")},
+            catalog=ctx.catalog,
+            schema=ctx.schemas["agent"],
+            wheel_path=ctx.wheel.path,
+            experiment_path=hm.experiment_path or naming.experiment_path(s, ctx.project, "health-monitor"),
+            promotion_target=hm.promotion_target or naming.promotion_target(s),
+            serving_endpoint=hm.serving_endpoint or naming.serving_endpoint(s, "health-monitor-agent"),
+            host=s.workspace.host,
+            profile=s.workspace.profile,
+            protect=s.protect_data,
+            extra_requirements=ctx.extra_requirements,
+        ),
+        ctx.opts,
+    )
+    return SystemResult(
+        jobs={
+            "agent_setup": JobOutputs(health.setup_job_id, health.setup_job_url),
+            "agent_deployment": JobOutputs(health.deployment_job_id, health.deployment_job_url),
+        },
+        outputs={"registered_model": health.registered_model},
+    )

@@ -3,9 +3,9 @@
 The JSON (ARCHITECTURE 3.2) is byte-identical for identical inputs: resources sorted by type and logical
 name, every mapping's keys sorted, inputs as the engine receives them (camelCase wire names), every secret
 replaced by "[secret]". Its key `secrets` gives each secret config key's state (a short hash of the
-committed ciphertext, "unset" or "plaintext"; infra.offline.secret_states), so that `python -m infra diff` can
+committed ciphertext, "unset" or "plaintext"; infra.tools.offline.secret_states), so that `python -m infra diff` can
 show a rotation without any value. `python -m infra preview` adds one more key after it, `violations`: the
-policy rules' findings (infra.policy). The human view also lists the plan's prerequisites (what must already
+policy rules' findings (policy.rules). The human view also lists the plan's prerequisites (what must already
 hold in the workspace because the stack does not grant it); with --json they go to stderr, like the notes.
 """
 
@@ -16,8 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from infra.offline import MASK, Plan, Recorded, masked
-from infra.policy import Violation
+from infra.tools.offline import MASK, Plan, Recorded, masked
+from policy.rules import Violation
 
 
 def _sorted(value: Any) -> Any:
@@ -51,7 +51,7 @@ def plan_document(plan: Plan) -> dict[str, Any]:
 
 
 def to_json(plan: Plan, violations: Sequence[Violation] | None = None) -> str:
-    """The document; with `violations` (infra.policy.check_plan), a last key `violations` lists them."""
+    """The document; with `violations` (policy.rules.check_plan), a last key `violations` lists them."""
     doc = plan_document(plan)
     if violations is not None:
         doc["violations"] = [v.as_dict() for v in violations]
@@ -93,7 +93,7 @@ _SUMMARY: dict[str, Callable[[dict[str, Any]], str]] = {
     "RegisteredModel": lambda i: (
         f"{i['catalogName']}.{i['schemaName']}.{i['name']}" + (f" owner={i['owner']}" if i.get("owner") else "")
     ),
-    # The one dynamic resource: the registered model's deployment-job link (infra.model_link).
+    # The one dynamic resource: the registered model's deployment-job link (infra.systems.health_monitor.model_link).
     "Resource": lambda i: f"{i.get('model_name')} -> deployment job {i.get('job_id')}",
     "File": lambda i: f"{i['path']} md5={i.get('md5')} ({len(i.get('contentBase64') or '') * 3 // 4} bytes)",
 }

@@ -5,7 +5,7 @@ Each form gets the wheel its own way: serverless as an environment dependency, c
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,15 +29,21 @@ def wheel_compute(
     tags: Mapping[str, str],
     run_as: str | None = None,
     key: str = "default",
+    extra_requirements: Sequence[str] = (),
 ) -> TaskCompute:
-    """Compute for tasks that run the platform's wheel."""
+    """Compute for tasks that run the platform's wheel, with the requirements of the system's extra beside it (as
+    environment dependencies on serverless, PyPI libraries on clusters). Every task given `.task` shares the
+    one environment or job cluster."""
     if isinstance(compute, ServerlessCompute):
-        spec = db.JobEnvironmentSpecArgs(environment_version=compute.environment_version, dependencies=[wheel_path])
+        spec = db.JobEnvironmentSpecArgs(
+            environment_version=compute.environment_version, dependencies=[wheel_path, *extra_requirements]
+        )
         return TaskCompute(
             task={"environment_key": key},
             environments=[db.JobEnvironmentArgs(environment_key=key, spec=spec)],
         )
     library = [db.JobTaskLibraryArgs(whl=wheel_path)]
+    library += [db.JobTaskLibraryArgs(pypi=db.JobTaskLibraryPypiArgs(package=r)) for r in extra_requirements]
     if isinstance(compute, ExistingClusterCompute):
         return TaskCompute(task={"existing_cluster_id": compute.cluster_id, "libraries": library})
     assert isinstance(compute, JobClusterCompute)

@@ -17,31 +17,23 @@ import pulumi
 
 from infra.naming import logical
 from infra.settings import StackSettings
-
-# Job key (as in the stack outputs) -> the Job's logical name.
-JOB_NAMES = {
-    "eval_agent": "eval-agent",
-    "rlm_orchestrator": "rlm-orchestrator",
-    "rlm_executor": "rlm-executor",
-    "agent_setup": "health-monitor-setup",
-    "agent_deployment": "health-monitor-deployment",
-}
-SCOPE_NAMES = {"eval_agent": "eval-agent-secrets", "rlm": "rlm-secrets"}
+from infra.systems import BY_KEY, SYSTEMS
 
 
 def targets(settings: StackSettings) -> dict[tuple[str, str], str]:
-    """(short type, logical name) -> existing id, for every object the stack adopts."""
+    """(short type, logical name) -> existing id, for every object the stack adopts; the logical names come from
+    the systems' declarations (infra.systems), the same the components create them under."""
     a = settings.adopt
-    found = {("Job", JOB_NAMES[job]): job_id for job, job_id in a.jobs.items()}
+    declared = {job.key: job.logical for system in SYSTEMS for job in system.jobs}
+    found = {("Job", declared[job]): job_id for job, job_id in a.jobs.items()}
     found |= {("Schema", key): name for key, name in a.schemas.items()}
-    agent_roles = settings.agent_volumes()
-    found |= {
-        ("Volume", logical("agent" if role in agent_roles else "platform", role)): name
-        for role, name in a.volumes.items()
-    }
-    found |= {("SecretScope", SCOPE_NAMES[system]): scope for system, scope in a.secret_scopes.items()}
-    if a.registered_model:
-        found[("RegisteredModel", "health-monitor-model")] = a.registered_model
+    volumes = settings.volumes()
+    found |= {("Volume", logical(volumes[role][0], role)): name for role, name in a.volumes.items()}
+    found |= {("SecretScope", BY_KEY[system].secret_scope_logical): scope for system, scope in a.secret_scopes.items()}
+    others = {decl.setting: decl for system in SYSTEMS for decl in system.adoptable}
+    for setting, value in (("registered_model", a.registered_model),):
+        if value:
+            found[(others[setting].type, others[setting].logical)] = value
     return found
 
 

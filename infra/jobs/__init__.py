@@ -1,1 +1,0 @@
-"""One module per system's jobs; `common` holds what every job shares."""
