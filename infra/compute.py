@@ -51,10 +51,6 @@ class SharedCompute:
         )
         return {**placement, "libraries": list(self.libraries) or None}
 
-    def job(self) -> dict[str, list[Any]]:
-        """Keyword arguments for the job (infra.jobs.common.job_args): its job_clusters and environments."""
-        return {"job_clusters": list(self.job_clusters), "environments": list(self.environments)}
-
     def one_task(self) -> TaskCompute:
         return TaskCompute(task=self.task(), environments=list(self.environments), job_clusters=list(self.job_clusters))
 

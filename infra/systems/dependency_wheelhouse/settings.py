@@ -55,8 +55,8 @@ def _platform(value: str) -> str:
 def _requirement(value: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}((==|>=|<=|~=|!=|>|<)[0-9][0-9A-Za-z.*+!-]{0,40})?", value):
         raise PydanticCustomError(
-            "invalid_value", "is not a PyPI requirement; allowed: a name with at most one version clause, like "
-            "setuptools>=61.0"
+            "invalid_value",
+            "is not a PyPI requirement; allowed: a name with at most one version clause, like setuptools>=61.0",
         )
     return value
 
