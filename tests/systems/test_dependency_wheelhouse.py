@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -310,11 +311,11 @@ def test_target_python_is_the_runtimes(compute: dict[str, str], python: str) -> 
      ({"compute": {"kind": "job_cluster", "spark_version": "latest"}}, "Databricks runtime version"),
      ({"compute": {"kind": "serverless", "environment_version": "9"}},
       "serverless environment version 9 has no known Python version"),
-     ({"compute": {"kind": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}}, "'job_cluster', 'serverless'"),
+     ({"compute": {"kind": "existing_cluster", "cluster_id": "1115-120035-jyzgoasz"}}, "needs kind job_cluster or serverless"),
      ({"compute": {"kind": "job_cluster", "num_workers": 0}}, "greater than or equal to 1"),
      ({"formats": ["wheels"]}, "'requirements', 'pure_python', 'packaged', 'existing_wheels', 'mixed' or 'nested'"),
      ({"formats": ["nested", "nested"]}, "lists nested twice"),
-     ({"formats": []}, "at least 1 item"),
+     ({"formats": []}, "is empty; allowed: one or more of requirements, pure_python"),
      ({"platforms": ["manylinux_2_17_x86_64 --index-url"]}, "is not a Linux platform tag"),
      ({"build_packages": ["git+https://example.com/x.git"]}, "is not a PyPI requirement"),
      ({"python_version": "2.7"}, "is not a Python version the wheel targets"),
@@ -324,6 +325,11 @@ def test_bad_settings_are_refused_with_a_clear_message(settings: dict[str, Any],
     with pytest.raises(ValidationError) as caught:
         DependencyWheelhouseSettings.model_validate(settings)
     assert message in str(caught.value)
+
+
+def test_a_compute_without_kind_is_the_shared_cluster() -> None:
+    settings = DependencyWheelhouseSettings.model_validate({"compute": {"spark_version": "15.4.x-scala2.12"}})
+    assert settings.compute.kind == "job_cluster" and target_python(settings) == "3.11"
 
 
 def test_an_unknown_runtime_is_accepted_with_its_python_named() -> None:
@@ -353,3 +359,46 @@ def test_every_field_is_described() -> None:
 
     for model in (DependencyWheelhouseSettings, WheelhouseJobCluster):
         assert all(field.description for field in model.model_fields.values()), model
+
+
+@pytest.mark.parametrize("shape", ["pure_python", "existing_wheels"])
+def test_the_format_jobs_own_parameters_run_end_to_end(
+    cluster_plan: Plan,
+    fixtures: dict[str, BuiltFixture],
+    shape: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real deps-wheelhouse, given exactly the format job's parameters for one shape (the volume a local
+    directory, the run id a number), builds the wheelhouse, verifies it (driver only: no Spark here) and the
+    cleanup removes the run directory: what the tasks pass is what the entry point needs."""
+    from agent_jobs.wheelhouse import cli
+
+    # verify puts its --target first on sys.path and imports the fixture's modules: undone after the test.
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    for module in fixtures[shape].modules:
+        monkeypatch.delitem(sys.modules, module, raising=False)
+    volume = tmp_path / "Volumes" / "cat" / "schema" / "vol"
+    found = tasks(cluster_plan, FORMATS)
+    fixture_path = cluster_plan.one("File", f"dependency-wheelhouse-fixture-{shape.replace('_', '-')}").inputs["path"]
+    local_fixture = Path(fixture_path.replace(VOLUME, str(volume)))
+    local_fixture.parent.mkdir(parents=True)
+    local_fixture.write_bytes(fixtures[shape].path.read_bytes())
+
+    def argv(task: str) -> list[str]:
+        params = found[task]["pythonWheelTask"]["parameters"]
+        return [
+            p.replace(VOLUME, str(volume))
+            .replace("/tmp/deps-wheelhouse-", f"{tmp_path}/local-")
+            .replace("{{job.run_id}}", "4242")
+            .replace("{{job.id}}", "7")
+            for p in params
+        ]
+
+    cli.main(argv(f"process_{shape}"))
+    run_dir = volume / "runs" / "4242"
+    assert (run_dir / shape / "wheelhouse" / "wheelhouse.zip").is_file()
+    cli.main([*argv(f"verify_{shape}"), "--spark", "off"])  # the last --spark wins: no local Spark in this test
+    assert (run_dir / shape / "wheelhouse" / "verify.json").is_file()
+    cli.main(argv("cleanup"))
+    assert not run_dir.exists() and local_fixture.is_file()  # the fixtures outlive every run

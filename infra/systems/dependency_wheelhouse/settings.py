@@ -84,6 +84,8 @@ class WheelhouseJobCluster(JobClusterCompute):
 
 WheelhouseCompute = Annotated[
     Union[WheelhouseJobCluster, ServerlessCompute],  # noqa: UP007 (pydantic discriminator)
+    # Not the platform's Compute: an existing cluster may be shared or in standard access mode, where verify
+    # cannot reach the workers (addPyFile needs a dedicated cluster).
     Field(discriminator="kind"),
 ]
 
@@ -140,7 +142,6 @@ class DependencyWheelhouseSettings(Section):
     )
     formats: tuple[Shape, ...] = Field(
         SHAPES,
-        min_length=1,
         description="Shapes the format-validation job processes and verifies, one fixture each: requirements, "
         "pure_python, packaged, existing_wheels, mixed, nested.",
     )
@@ -155,9 +156,27 @@ class DependencyWheelhouseSettings(Section):
     )
     timeout_minutes: WholeNumber = Field(60, ge=5, le=24 * 60, description="Timeout of one run of either job.")
 
+    @field_validator("compute", mode="before")
+    @classmethod
+    def _compute_kind(cls, compute: object) -> object:
+        if not isinstance(compute, dict):
+            return compute
+        if "kind" not in compute:  # the default kind: `compute: {spark_version: ...}` is the shared cluster
+            return {**compute, "kind": "job_cluster"}
+        if compute["kind"] not in ("job_cluster", "serverless"):
+            raise PydanticCustomError(
+                "invalid_value",
+                "needs kind job_cluster or serverless; allowed: job_cluster (the seed's dedicated shared cluster) or "
+                "serverless (an existing cluster may be shared, and verify needs a dedicated one to reach the workers)",
+            )
+        return compute
+
     @field_validator("formats")
     @classmethod
     def _distinct(cls, formats: tuple[str, ...]) -> tuple[str, ...]:
+        if not formats:
+            raise PydanticCustomError("invalid_value", "is empty; allowed: one or more of {shapes}",
+                                      {"shapes": ", ".join(SHAPES)})  # fmt: skip
         twice = sorted({f for f in formats if formats.count(f) > 1})
         if twice:
             raise PydanticCustomError(
