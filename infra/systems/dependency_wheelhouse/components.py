@@ -121,7 +121,7 @@ class DependencyWheelhouse(pulumi.ComponentResource):
         format_tasks.append(_cleanup(run_dir, [f"verify_{shape}" for shape in s.formats], compute))
         formats = self._job(f"{name}-formats", args, args.formats_job_name, format_tasks, compute, None, 1,
                             "Dependency wheelhouse format validation (seed 004): every input shape processed and "
-                            "verified in parallel on one shared cluster, then the run's directory removed")  # fmt: skip
+                            "verified in parallel on one shared compute, then the run's directory removed")  # fmt: skip
 
         self.job_id, self.job_url = job.id, job.url
         self.formats_job_id, self.formats_job_url = formats.id, formats.url
