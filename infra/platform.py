@@ -86,7 +86,7 @@ def build(
             wheels.WheelArtifactArgs(wheels.build_wheel(wheel_source, wheel_cache), uc.volume_paths["wheels"]),
             opts,
         )
-        wheel = Wheel(artifact.path, artifact.version, wheel_source)
+        wheel = Wheel(artifact.path, artifact.version, wheel_source, wheel_cache)
         outputs.update(wheel_path=artifact.path, wheel_version=artifact.version)
     common = JobCommon(
         tags={**tags, **({"git_commit": git_commit} if git_commit else {})},

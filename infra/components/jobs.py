@@ -45,9 +45,11 @@ def wheel_task(
     compute_task: Mapping[str, Any],
     *,
     flags: Sequence[str] = (),
+    depends_on: Sequence[str] = (),
+    run_if: str | None = None,
 ) -> db.JobTaskArgs:
     """A python_wheel_task of the platform's wheel: `entry_point` called with `flags` then `--option value`
-    pairs, on the compute `compute_task` describes (see infra.components.compute.wheel_compute)."""
+    pairs, on the compute `compute_task` describes (see infra.components.compute), after the tasks `depends_on`."""
     return db.JobTaskArgs(
         task_key=task_key,
         python_wheel_task=db.JobTaskPythonWheelTaskArgs(
@@ -55,6 +57,8 @@ def wheel_task(
             entry_point=entry_point,
             parameters=[*flags, *[part for option in options for part in option]],
         ),
+        depends_ons=[db.JobTaskDependsOnArgs(task_key=key) for key in depends_on] or None,
+        run_if=run_if,
         **compute_task,
     )
 

@@ -22,6 +22,8 @@ class Wheel:
     version: pulumi.Input[str]
     source: Path
     """The wheel's source tree (for what a system reads from it, like the RLM telemetry columns)."""
+    cache: Path
+    """Where builds from it are cached (the wheel, seed 004's fixtures)."""
 
 
 @dataclass(frozen=True)
