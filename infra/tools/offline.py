@@ -363,9 +363,9 @@ def preview_stack(root: Path, stack: str, config_file: Path | None = None) -> tu
     finally:
         os.environ.update(saved)
     plan.notes.extend(notes)
-    from infra.platform import notes, prerequisites  # imports pulumi_databricks: only once a preview runs
+    from infra import platform  # imports pulumi_databricks: only once a preview runs
 
-    plan.notes.extend(notes(loaded.settings))
-    plan.prerequisites = prerequisites(loaded.settings)
+    plan.notes.extend(platform.notes(loaded.settings))
+    plan.prerequisites = platform.prerequisites(loaded.settings)
     plan.secrets = secret_states(config)
     return plan, loaded
