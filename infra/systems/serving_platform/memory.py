@@ -12,8 +12,9 @@ reads the Autoscaling endpoint (LAKEBASE_ENDPOINT) first.
   suspends when idle otherwise.
 - Lakebase runs one change per branch at a time (its docs: "conflicting operations in progress"), so the
   endpoint, the database and the role are chained with depends_on.
-- The database is owned by the deploying identity; the app gets CONNECT and CREATE through its `postgres`
-  app resource (CAN_CONNECT_AND_CREATE), which is enough to create, and so own, its schema and tables.
+- The database is owned by a role of its own (`<database>_owner`, no login); the app gets CONNECT and CREATE
+  through its `postgres` app resource (CAN_CONNECT_AND_CREATE), which is enough to create, and so own, its
+  schema and tables.
 - Data is never destroyed by accident: project, branch, database, role and catalog are retain_on_delete
   (DATA_TYPES) and protected in production; the project is never purged on delete.
 """
@@ -46,7 +47,7 @@ class LakebaseMemoryArgs:
 
 class LakebaseMemory(pulumi.ComponentResource):
     """Children: `PostgresProject` <name>, its root `PostgresBranch` and read-write `PostgresEndpoint`
-    (adopted), the `PostgresDatabase`, the `PostgresCatalog` registering it in UC and, once the app exists,
+    (adopted), the database's owner `PostgresRole`, the `PostgresDatabase`, the `PostgresCatalog` registering it in UC and, once the app exists,
     the app's `PostgresRole` (`add_app_role`). All but the endpoint are retained, and protected when asked."""
 
     project_name: pulumi.Output[str]
@@ -63,7 +64,7 @@ class LakebaseMemory(pulumi.ComponentResource):
     def __init__(self, name: str, args: LakebaseMemoryArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("agent-platform:serving:LakebaseMemory", name, None, opts)
         s = args.settings
-        self._protect = args.protect
+        self._protect_data = args.protect
         data = pulumi.ResourceOptions(parent=self, retain_on_delete=True, protect=args.protect)
         if args.always_on:
             suspension: dict[str, object] = {"no_suspension": True}
@@ -105,12 +106,21 @@ class LakebaseMemory(pulumi.ComponentResource):
             # Compute, not data: removing it from the program only drops it from state (the branch owns it).
             opts=pulumi.ResourceOptions(parent=self),
         )
+        # The database's owner: a role of its own (no login), not a person, and not the app's role, which only
+        # exists once the App (whose postgres resource names this database) does.
+        owner = db.PostgresRole(
+            f"{name}-owner",
+            role_id=f"{s.database.replace('_', '-')}-owner",
+            parent=branch.name,
+            spec=db.PostgresRoleSpecArgs(postgres_role=f"{s.database}_owner"),
+            opts=pulumi.ResourceOptions.merge(data, pulumi.ResourceOptions(depends_on=[endpoint])),
+        )
         database = db.PostgresDatabase(
             f"{name}-database",
             database_id=s.database.replace("_", "-"),
             parent=branch.name,
-            spec=db.PostgresDatabaseSpecArgs(postgres_database=s.database),
-            opts=pulumi.ResourceOptions.merge(data, pulumi.ResourceOptions(depends_on=[endpoint])),
+            spec=db.PostgresDatabaseSpecArgs(postgres_database=s.database, role=owner.name),
+            opts=data,
         )
         catalog = db.PostgresCatalog(
             f"{name}-catalog",
@@ -146,6 +156,6 @@ class LakebaseMemory(pulumi.ComponentResource):
             ),
             replace_existing=True,
             opts=pulumi.ResourceOptions(
-                parent=self, retain_on_delete=True, protect=self._protect, depends_on=[after, self._database]
+                parent=self, retain_on_delete=True, protect=self._protect_data, depends_on=[after, self._database]
             ),
         )
