@@ -47,8 +47,9 @@ class LakebaseMemoryArgs:
 
 class LakebaseMemory(pulumi.ComponentResource):
     """Children: `PostgresProject` <name>, its root `PostgresBranch` and read-write `PostgresEndpoint`
-    (adopted), the database's owner `PostgresRole`, the `PostgresDatabase`, the `PostgresCatalog` registering it in UC and, once the app exists,
-    the app's `PostgresRole` (`add_app_role`). All but the endpoint are retained, and protected when asked."""
+    (adopted), the database's owner `PostgresRole`, the `PostgresDatabase`, the `PostgresCatalog` registering it
+    in UC and, once the app exists, the app's `PostgresRole` (`add_app_role`). All but the endpoint are retained,
+    and protected when asked."""
 
     project_name: pulumi.Output[str]
     """projects/<id>."""
