@@ -20,7 +20,7 @@ from databricks.bundles.apps import App as BundleApp
 from databricks.bundles.model_serving_endpoints import ModelServingEndpoint as BundleEndpoint
 from pydantic import ValidationError
 
-from infra.offline import Plan, Recorded, run_program, unwrap
+from infra.offline import Plan, Recorded, _digest, run_program, unwrap
 from infra.policy import DATA_TYPES, PROTECTED_IN_PRODUCTION
 from infra.systems.serving_platform.app_code import RESOURCE_KEYS
 from infra.systems.serving_platform.settings import DEV_LLM_ENDPOINT, ServingPlatformSettings
@@ -43,6 +43,7 @@ def plan_for(
     settings: Mapping[str, Any] | None = None,
     production: bool = False,
     extra_env: Mapping[str, pulumi.Input[str]] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> Plan:
     s = ServingPlatformSettings.model_validate({"enabled": True, **(settings or {})})
     environment = "prod" if production else "dev"
@@ -66,6 +67,7 @@ def plan_for(
                 profile=None,
                 tags={"project": PROJECT, "environment": environment},
                 extra_env=extra_env or {},
+                **(extra or {}),
             ),
             pulumi.ResourceOptions(provider=provider),
         )
@@ -283,6 +285,26 @@ def test_the_app_and_the_endpoint_parse_with_databricks_own_strict_models(wheel:
     for serving in plan.all("ModelServing"):
         parsed = BundleEndpoint.from_dict(to_jobs_api(serving.inputs))
         assert parsed.config is not None and parsed.config.served_entities[0].scale_to_zero_enabled is False
+
+
+def test_a_provisioned_endpoint_can_be_shared_and_the_app_given_a_secret(wheel: BuiltWheel) -> None:
+    """The telemetry helper's way in: a secret as an app resource, its variable valueFrom that resource."""
+    secret = db.AppResourceArgs(
+        name="zerobus-secret",
+        secret=db.AppResourceSecretArgs(scope="serving-dev", key="zerobus_client_secret", permission="READ"),
+    )
+    llm = {"kind": "provisioned_throughput", "endpoint_permissions": {"data-scientists": "CAN_QUERY"}}
+    plan = plan_for(wheel, {"llm": llm}, extra={"extra_resources": (secret,),
+                    "extra_env_from": {"ZEROBUS_CLIENT_SECRET": "zerobus-secret"}, "extras": ("serving", "telemetry")})  # fmt: skip
+    perms = inputs(plan.one("Permissions", "llm-permissions"))
+    serving = plan.one("ModelServing")
+    assert perms["servingEndpointId"] == _digest(serving.type, serving.name)[:32]  # its id output, not its name
+    assert perms["accessControls"] == [{"groupName": "data-scientists", "permissionLevel": "CAN_QUERY"}]
+    resources = {r["name"]: r for r in inputs(plan.one("App"))["resources"]}
+    assert resources["zerobus-secret"]["secret"]["key"] == "zerobus_client_secret"
+    assert {"name": "ZEROBUS_CLIENT_SECRET", "valueFrom": "zerobus-secret"} in app_yaml_of(plan)["env"]
+    requirements = base64.b64decode(inputs(plan.one("WorkspaceFile", "app-code-requirements"))["contentBase64"])
+    assert requirements.decode().endswith("[serving,telemetry]\n")
 
 
 def test_extra_variables_cannot_shadow_the_apps_or_the_platforms(wheel: BuiltWheel) -> None:
