@@ -42,6 +42,8 @@ class AppsApi:
         self.outcome = ("SUCCEEDED", "App started successfully")
         self.app_after = ("RUNNING", "App has status: App is running")
         self.starts = 0
+        self.active: dict[str, Any] | None = None
+        self.exists = True
 
     def _app(self) -> dict[str, Any]:
         if self.compute == "STARTING":
@@ -52,10 +54,13 @@ class AppsApi:
             "compute_status": {"state": self.compute, "message": f"App compute is {self.compute.lower()}"},
             "app_status": {"state": self.app_state, "message": self.app_message},
             "service_principal_client_id": "6f2c1e2a-1b7d-4c55-9d0e-3a1b2c3d4e5f",
+            **({"active_deployment": self.active} if self.active else {}),
         }
 
     def __call__(self, method: str, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
         if (method, path) == ("GET", APPS):
+            if not self.exists:
+                return 404, {"error_code": "RESOURCE_DOES_NOT_EXIST", "message": f"App with name {APP} does not exist."}
             return 200, self._app()
         if (method, path) == ("POST", f"{APPS}/start"):
             self.starts += 1
@@ -80,6 +85,7 @@ class AppsApi:
                 state, message = self.outcome
                 if state == "SUCCEEDED":
                     self.app_state, self.app_message = self.app_after
+                    self.active = self._deployment(deployment_id, state, message)
                 return 200, self._deployment(deployment_id, state, message)
             return 200, self._deployment(deployment_id, "IN_PROGRESS", "Installing packages from requirements.txt.")
         return None
@@ -207,6 +213,23 @@ def test_a_refused_deployment_is_not_retried(apps: tuple[StandIn, AppsApi, FakeC
     with pytest.raises(AppDeploymentError):
         _DeploymentProvider().create(props(standin.url))
     assert api.posted == []
+
+
+def test_refresh_shows_code_deployed_by_hand_as_a_change(apps: tuple[StandIn, AppsApi, FakeClock]) -> None:
+    standin, api, _ = apps
+    provider = _DeploymentProvider()
+    outs = provider.create(props(standin.url)).outs
+    assert outs is not None
+    assert provider.read("x", outs).outs == outs  # as deployed: no change
+    assert api.active is not None
+    api.active = {**api.active, "deployment_id": "by-hand", "source_code_path": "/Workspace/Users/someone/app"}
+    refreshed = provider.read("x", outs).outs
+    assert refreshed is not None and refreshed["source_code_path"] == "/Workspace/Users/someone/app"
+    assert provider.diff("x", refreshed, props(standin.url)).changes  # the next `pulumi up` deploys again
+    provider.update("x", refreshed, props(standin.url))
+    assert [p["source_code_path"] for p in api.posted] == [PATH_1, PATH_1]
+    api.exists = False
+    assert provider.read("x", outs).id is None
 
 
 def test_deleting_the_resource_calls_nothing(apps: tuple[StandIn, AppsApi, FakeClock]) -> None:

@@ -348,3 +348,8 @@ def test_defaults_follow_the_environment() -> None:
     with pytest.raises(ValueError, match="more than 30 characters"):
         serving_names(ServingPlatformSettings(app_name_suffix="a-very-long-app-name"), environment="staging",
                       project=PROJECT, user="someone", production=False)  # fmt: skip
+
+
+def test_a_secret_extra_variable_is_refused_rather_than_written_into_app_yaml(wheel: BuiltWheel) -> None:
+    with pytest.raises(Exception, match=r"\['ZEROBUS_CLIENT_SECRET'\] are secret"):
+        plan_for(wheel, extra_env={"ZEROBUS_CLIENT_SECRET": pulumi.Output.secret("s3cr3t")})

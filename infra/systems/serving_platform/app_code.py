@@ -91,6 +91,14 @@ def check_extra_env(base: Mapping[str, Any], names: Sequence[str]) -> None:
         taken.add(name)
 
 
+def _plain(names: Sequence[str], values: Sequence[str], secret: Sequence[bool]) -> dict[str, str]:
+    hidden = [n for n, is_secret in zip(names, secret, strict=True) if is_secret]
+    if hidden:
+        raise ValueError(f"extra app variables {hidden} are secret and app.yaml is a plain file: pass them as a "
+                         "secret app resource (extra_resources) and extra_env_from instead")  # fmt: skip
+    return dict(zip(names, values, strict=True))
+
+
 class AppCode(pulumi.ComponentResource):
     """Children: three `WorkspaceFile`s (<name>-app-yaml, <name>-requirements, <name>-wheel) in the directory
     named by their content hash. A change to any of them moves all three (replacements, not data)."""
@@ -109,8 +117,12 @@ class AppCode(pulumi.ComponentResource):
         wheel = args.wheel
         requirements = f"./{wheel.filename}[{','.join(args.extras)}]\n".encode()
         names = sorted(args.extra_env)
-        yaml_text = pulumi.Output.all(*[args.extra_env[n] for n in names]).apply(
-            lambda vs: render(base, dict(zip(names, vs, strict=True)), args.extra_env_from)
+        given = [pulumi.Output.from_input(args.extra_env[n]) for n in names]
+        # app.yaml is a plain workspace file: a secret value would sit there in the clear. Refused at run time
+        # (whether an Output is secret is only known then); credentials go through a secret app resource instead.
+        secret_flags = pulumi.Output.all(*[v.is_secret() for v in given])
+        yaml_text = pulumi.Output.all(pulumi.Output.all(*given), secret_flags).apply(
+            lambda vs: render(base, _plain(names, vs[0], vs[1]), args.extra_env_from)
         )
         wheel_bytes = wheel.path.read_bytes()
         digest = yaml_text.apply(

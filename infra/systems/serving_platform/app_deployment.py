@@ -14,7 +14,8 @@ does: the stack's host and profile, unified auth) it calls the Apps API the way 
    message, the app's URL and where its logs are.
 
 A new deployment happens only when the uploaded content changed: the inputs carry the content hash of the
-source directory (and its path, which contains that hash), and `diff` compares them. Deleting this resource
+source directory (and its path, which contains that hash), and `diff` compares them; `pulumi refresh` reads the
+app's active deployment, so code deployed by hand is replaced on the next `pulumi up`. Deleting this resource
 deploys nothing and stops nothing: the app keeps running its last deployment until the App itself is deleted.
 """
 
@@ -201,6 +202,23 @@ class _DeploymentProvider(dynamic.ResourceProvider):
             # Only the host spelling, profile or timeout changed: the running code is the right one already.
             return dynamic.UpdateResult(outs={**news, "deployment_id": olds.get("deployment_id")})
         return dynamic.UpdateResult(outs=self._deploy(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> dynamic.ReadResult:
+        """`pulumi refresh`: the app's active deployment. Code deployed by hand since shows as a change (its
+        path), so the next `pulumi up` deploys the stack's code again; a deleted app drops this resource."""
+        from databricks.sdk.errors import NotFound
+
+        try:
+            app = _client(props["host"], props.get("profile")).apps.get(props["app_name"])
+        except NotFound:
+            return dynamic.ReadResult(id_=None, outs={})
+        active = app.active_deployment
+        path = getattr(active, "source_code_path", None) or ""
+        if path == props.get("source_code_path"):
+            return dynamic.ReadResult(id_=id_, outs=props)
+        return dynamic.ReadResult(
+            id_=id_, outs={**props, "source_code_path": path, "deployment_id": getattr(active, "deployment_id", None)}
+        )
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Nothing to undo: the app keeps its last deployment until the App resource is deleted."""
