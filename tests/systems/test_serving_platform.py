@@ -353,3 +353,11 @@ def test_defaults_follow_the_environment() -> None:
 def test_a_secret_extra_variable_is_refused_rather_than_written_into_app_yaml(wheel: BuiltWheel) -> None:
     with pytest.raises(Exception, match=r"\['ZEROBUS_CLIENT_SECRET'\] are secret"):
         plan_for(wheel, extra_env={"ZEROBUS_CLIENT_SECRET": pulumi.Output.secret("s3cr3t")})
+
+
+@pytest.mark.parametrize("production", [False, True])
+def test_the_platforms_policy_finds_nothing_to_object_to(wheel: BuiltWheel, production: bool) -> None:
+    """Retained and protected data, paths the Files API keeps, no plaintext secret: the same rules as preview."""
+    from infra.policy import check_plan
+
+    assert check_plan(plan_for(wheel, production=production), production=production) == []
