@@ -81,12 +81,9 @@ def build(
 
     wheel = None
     if s.needs_wheel():
-        artifact = wheels.WheelArtifact(
-            "wheel",
-            wheels.WheelArtifactArgs(wheels.build_wheel(wheel_source, wheel_cache), uc.volume_paths["wheels"]),
-            opts,
-        )
-        wheel = Wheel(artifact.path, artifact.version, wheel_source, wheel_cache)
+        built = wheels.build_wheel(wheel_source, wheel_cache)
+        artifact = wheels.WheelArtifact("wheel", wheels.WheelArtifactArgs(built, uc.volume_paths["wheels"]), opts)
+        wheel = Wheel(artifact.path, artifact.version, wheel_source, wheel_cache, built)
         outputs.update(wheel_path=artifact.path, wheel_version=artifact.version)
     common = JobCommon(
         tags={**tags, **({"git_commit": git_commit} if git_commit else {})},

@@ -35,9 +35,18 @@ EXPERIMENT = "databricks:index/mlflowExperiment:MlflowExperiment"
 DIRECTORY = "databricks:index/directory:Directory"
 SECRET_SCOPE = "databricks:index/secretScope:SecretScope"
 WORKSPACE_FILE = "databricks:index/workspaceFile:WorkspaceFile"
+# Seed 001's Lakebase memory (Lakebase Autoscaling).
+POSTGRES_PROJECT = "databricks:index/postgresProject:PostgresProject"
+POSTGRES_BRANCH = "databricks:index/postgresBranch:PostgresBranch"
+POSTGRES_DATABASE = "databricks:index/postgresDatabase:PostgresDatabase"
+POSTGRES_ROLE = "databricks:index/postgresRole:PostgresRole"
+POSTGRES_CATALOG = "databricks:index/postgresCatalog:PostgresCatalog"
 
 DATA_TYPES: frozenset[str] = frozenset(
     {CATALOG, SCHEMA, VOLUME, FILE, SQL_TABLE, REGISTERED_MODEL, EXPERIMENT, DIRECTORY}
+    # Lakebase: the project and branch hold the data, the database and the role own it (deleting a
+    # PostgresDatabase or PostgresRole resource drops the real one), the catalog exposes it in UC.
+    | {POSTGRES_PROJECT, POSTGRES_BRANCH, POSTGRES_DATABASE, POSTGRES_ROLE, POSTGRES_CATALOG}
 )
 """Resource types that hold data: the program makes every one retain_on_delete, the data rule checks it, and the
 plan diff warns when one is replaced. (A secret scope holds data only when adopted: its values then are not the

@@ -67,7 +67,7 @@ def test_job_ids_and_the_models_link_stay_as_they_were() -> None:
     plan = program_plan({"adopt": ADOPT})
     assert plan.outputs["agent_deployment_job_id"][0] == "667754679146345"
     assert plan.outputs["rlm_executor_job_id"][0] == "333333333333333"
-    (link,) = plan.all("Resource")
+    link = plan.one("Resource", "health-monitor-deployment-link")
     assert link.inputs["job_id"] == "667754679146345"  # the link the seed made by hand points at the same job
     orchestrator = unwrap(plan.one("Job", "rlm-orchestrator").inputs)
     params = orchestrator["tasks"][0]["pythonWheelTask"]["parameters"]

@@ -150,7 +150,7 @@ def test_prod_promotes_to_production_and_protects_the_model(prod: Plan, dev: Pla
 
 def test_deployment_job_is_linked_to_the_registered_model(dev: Plan) -> None:
     """Done when: the plan shows the link to the registered model."""
-    (link,) = dev.all("Resource")
+    link = dev.one("Resource", "health-monitor-deployment-link")
     assert link.type == "pulumi-python:dynamic:Resource" and link.name == "health-monitor-deployment-link"
     assert link.inputs["model_name"] == dev.outputs["registered_model"][0]
     assert link.inputs["job_id"] == dev.one("Job", "health-monitor-deployment").id
@@ -204,7 +204,11 @@ def test_the_experiments_folder_is_created_before_it(dev: Plan) -> None:
 
 def test_disabled_health_monitor_creates_nothing_of_it() -> None:
     plan = program_plan({"health_monitor": {"enabled": False}})
-    assert not plan.all("RegisteredModel") and not plan.all("MlflowExperiment") and not plan.all("Resource")
+    assert (
+        not plan.all("RegisteredModel")
+        and not plan.all("MlflowExperiment")
+        and not [r for r in plan.all("Resource") if r.name.startswith("health-monitor")]
+    )
     assert {r.name for r in plan.all("Job")} == {"eval-agent", "rlm-executor", "rlm-orchestrator"}
     assert not {"agent_setup_job_id", "agent_deployment_job_id", "registered_model"} & set(plan.outputs)
     only = program_plan({"eval_agent": {"enabled": False}, "rlm": {"enabled": False}})

@@ -109,7 +109,7 @@ def test_the_serialized_provider_loads_where_pulumi_runs_it() -> None:
     import sys
 
     plan = preview_stack(ROOT, "dev")[0]
-    serialized = unwrap(plan.one("Resource").inputs)["__provider"]
+    serialized = unwrap(plan.one("Resource", "health-monitor-deployment-link").inputs)["__provider"]
     code = (
         "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
         "print(type(p).__name__, p.diff('m', {'job_id': '1'}, {'job_id': '2'}).changes)"

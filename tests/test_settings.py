@@ -122,7 +122,7 @@ BAD_VALUES: list[tuple[dict[str, Any], str, str]] = [
     ({"health_monitor": {**_HM, "thresholds": {"Safety": 0.5}}}, "health_monitor.thresholds.Safety", "relevance/mean"),
     ({"health_monitor": {**_HM, "gate_mode": "on"}}, "health_monitor.gate_mode", "'dry_run'"),
     ({"health_monitor": {**_HM, "compute": {"kind": "existing_cluster"}}}, "health_monitor.compute.kind", "'serverless'"),
-    ({"serving_platform": {"enabled": True}}, "serving_platform.enabled", "planned"),
+    ({"serving_platform": {"enabeld": True}}, "serving_platform.enabeld", "did you mean 'enabled'"),
     ({"rlm": {"enabeld": False}}, "rlm.enabeld", "did you mean 'enabled'"),
     ({"catlog": {"name": "main"}}, "catlog", "did you mean 'catalog'"),
     ({"eval_agent": {"schedule": {"cron": "0 0/99 2 * * ?"}}}, "eval_agent.schedule.cron", "invalid step '/99'"),

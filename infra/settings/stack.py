@@ -123,9 +123,6 @@ class PlatformSettings(Section):
         if self.production and d.user is not None:
             fail("deployment.user", d.user, "only applies in development mode; allowed: remove it, or set "
                  "deployment.mode: development")  # fmt: skip
-        for s in SYSTEMS:
-            if s.planned and self.system(s.key).enabled:  # the system's own model refuses it too
-                fail(f"{s.key}.enabled", True, "cannot be true: this system is planned; allowed: false")
         for s in self.enabled_systems():
             for decl in s.schemas:
                 if getattr(self.system(s.key), decl.setting) is None:
@@ -181,7 +178,7 @@ def _system_fields() -> dict[str, Any]:
     return {
         s.key: (
             s.settings,
-            Field(s.settings(), description=f"Seed {s.seed}: {s.title}{' (planned)' if s.planned else ''}."),
+            Field(s.settings(), description=f"Seed {s.seed}: {s.title}."),
         )
         for s in SYSTEMS
     }

@@ -99,8 +99,6 @@ class System:
     adoptable: tuple[AdoptableDecl, ...] = ()
     wheel_extra: str | None = None
     """The wheel's extra its jobs install (wheel/pyproject.toml); None: the system runs no wheel."""
-    planned: bool = False
-    """Declared but not deployable yet: it can only be switched off."""
     notes: Callable[[Any, Section], list[str]] | None = None
     """Preview notes for a stack that enables it (stack settings, its settings) -> lines."""
 

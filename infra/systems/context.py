@@ -11,6 +11,7 @@ import pulumi
 
 from infra import naming
 from infra.components.jobs import JobCommon
+from infra.components.wheel import BuiltWheel
 from infra.settings import StackSettings
 
 
@@ -24,6 +25,8 @@ class Wheel:
     """The wheel's source tree (for what a system reads from it, like the RLM telemetry columns)."""
     cache: Path
     """Where builds from it are cached (the wheel, seed 004's fixtures)."""
+    built: BuiltWheel
+    """The built file (what the serving app's code bundle carries)."""
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,15 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     # infra/model_link.py, _LinkProvider.diff: the program's only dynamic resource (the model's deployment-job link)
     "pulumi-python:dynamic:Resource": ("host", "model_name"),
     f"{_T}job:Job": (),
+    # Seed 001 (not read in provider source: the Postgres API has no rename of an id, the user-chosen part of the
+    # object's name; an app's name is permanent, its URL derives from it)
+    f"{_T}postgresProject:PostgresProject": ("projectId",),
+    f"{_T}postgresBranch:PostgresBranch": ("branchId", "parent"),
+    f"{_T}postgresEndpoint:PostgresEndpoint": ("endpointId", "parent"),
+    f"{_T}postgresDatabase:PostgresDatabase": ("databaseId", "parent"),
+    f"{_T}postgresRole:PostgresRole": ("roleId", "parent"),
+    f"{_T}postgresCatalog:PostgresCatalog": ("catalogId",),
+    f"{_T}app:App": ("name",),
 }
 # Physical names the provider changes in place (it sends the new name): the data stays, but what names its path
 # (`/Volumes/<catalog>/<schema>/<volume>`, the experiment's path) must follow. catalog/resource_volume.go

@@ -19,6 +19,7 @@ import hashlib
 import os
 import runpy
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,6 +250,32 @@ class RecordingMocks(pulumi.runtime.Mocks):
             rid = args.resource_id or str(int(_digest(args.typ, args.name), 16) % 10**15)
             host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
             state["url"] = f"{host}/#job/{rid}"
+        # --- seed 001, the serving platform's online path (infra/systems/serving_platform)
+        elif t == "App":
+            rid = inputs["name"]
+            client_id = str(uuid.UUID(_digest(args.typ, args.name)[:32]))
+            state |= {"url": f"https://{rid}-1234567890123456.aws.databricksapps.com",
+                      "servicePrincipalClientId": client_id, "servicePrincipalName": f"app-{rid[:20]} {rid}",
+                      "servicePrincipalId": int(_digest(args.typ, args.name)[:12], 16) % 10**15,
+                      "appStatus": {"state": "RUNNING"}, "computeStatus": {"state": "ACTIVE"}}  # fmt: skip
+        elif t == "ModelServing":
+            rid = inputs["name"]
+            state |= {"servingEndpointId": _digest(args.typ, args.name)[:32],
+                      "endpointUrl": f"https://workspace.example/serving-endpoints/{rid}/invocations"}  # fmt: skip
+        elif t == "PostgresProject":
+            rid = state["name"] = f"projects/{inputs['projectId']}"
+            state["uid"] = _digest(args.typ, args.name)[:32]
+        elif t in ("PostgresBranch", "PostgresEndpoint", "PostgresDatabase", "PostgresRole"):
+            kind = {"PostgresBranch": "branches", "PostgresEndpoint": "endpoints",
+                    "PostgresDatabase": "databases", "PostgresRole": "roles"}[t]  # fmt: skip
+            key = t.removeprefix("Postgres").lower() + "Id"
+            rid = state["name"] = f"{inputs['parent']}/{kind}/{inputs[key]}"
+        elif t == "PostgresCatalog":
+            rid = state["name"] = f"catalogs/{inputs['catalogId']}"
+        elif t == "WorkspaceFile":
+            rid = inputs["path"]
+            state |= {"workspacePath": f"/Workspace{rid}", "objectId": int(_digest(args.typ, args.name)[:12], 16),
+                      "url": f"https://workspace.example/#workspace{rid}"}  # fmt: skip
         else:
             rid = f"{t.lower()}-{_digest(args.typ, args.name)[:12]}"
         # An imported resource (ResourceOptions.import_) keeps the id it has in the workspace.

@@ -16,7 +16,7 @@ def _notes(_stack: Any, settings: Section) -> list[str]:
 SYSTEM = System(
     key="dependency_wheelhouse",
     seed="004",
-    title="Dependency wheelhouse",
+    title="dependency wheelhouse jobs",
     settings=DependencyWheelhouseSettings,
     components="infra.systems.dependency_wheelhouse.components",
     jobs=(JobDecl("dependency_wheelhouse", "dependency-wheelhouse"),

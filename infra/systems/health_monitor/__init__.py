@@ -22,7 +22,7 @@ def _model_name(settings: Section) -> str:
 SYSTEM = System(
     key="health_monitor",
     seed="002",
-    title="Health-monitor agent",
+    title="health-monitor agent setup and deployment jobs",
     settings=HealthMonitorSettings,
     components="infra.systems.health_monitor.components",
     jobs=(JobDecl("agent_setup", "health-monitor-setup"), JobDecl("agent_deployment", "health-monitor-deployment")),

@@ -6,7 +6,7 @@ from infra.systems.rlm.settings import RlmSettings
 SYSTEM = System(
     key="rlm",
     seed="003",
-    title="RLM agent",
+    title="RLM orchestrator/executor jobs",
     settings=RlmSettings,
     components="infra.systems.rlm.components",
     jobs=(JobDecl("rlm_orchestrator", "rlm-orchestrator"), JobDecl("rlm_executor", "rlm-executor")),
