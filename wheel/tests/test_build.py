@@ -57,8 +57,8 @@ def test_version_carries_the_source_hash_in_characters_the_files_api_keeps(wheel
 
 
 def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path) -> None:
-    """py3-none-any with Requires-Python >=3.10 (DBR 14.3); prompts are package data; the console script is
-    named like the seed's entry point."""
+    """py3-none-any with Requires-Python >=3.10 (DBR 14.3); each system's prompts are package data in its
+    subpackage; dependencies come per system as extras; the console script is named like the seed's entry point."""
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -66,7 +66,10 @@ def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path)
     assert {"agent_jobs/eval_agent/prompts/system.md", "agent_jobs/health_monitor/prompts/cost_worker.md"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "Requires-Python: >=3.10" in metadata
-    assert "Requires-Dist: mlflow-skinny>=2.14" in metadata and "Requires-Dist: anthropic>=0.39" in metadata
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    assert all("; extra == " in line for line in requires), "every dependency belongs to a system's extra"
+    assert "Requires-Dist: anthropic>=0.39; extra == 'eval-agent'" in requires
+    assert "Requires-Dist: mlflow-skinny>=3; extra == 'health-monitor'" in requires
     assert "mlflow-eval = agent_jobs.eval_agent.cli:main" in entry_points
 
 
