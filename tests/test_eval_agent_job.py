@@ -209,7 +209,7 @@ def test_changing_one_prompt_changes_only_the_wheel_and_its_jobs(tmp_path: Path)
     source = tmp_path / "wheel"
     shutil.copytree(ROOT / "wheel", source, ignore=shutil.ignore_patterns("tests", "__pycache__"))
     before = program_plan(wheel_source=source, cache=tmp_path / "cache")
-    prompt = source / "src/agent_jobs/prompts/eval_agent_system.md"
+    prompt = source / "src/agent_jobs/eval_agent/prompts/system.md"
     prompt.write_text(prompt.read_text() + "\nKeep the report under one page.\n")
     after = program_plan(wheel_source=source, cache=tmp_path / "cache")
     assert changed(before, after) == {

@@ -57,16 +57,19 @@ def test_version_carries_the_source_hash_in_characters_the_files_api_keeps(wheel
 
 
 def test_wheel_is_pure_python_for_python_3_10_and_holds_the_prompts(wheel: Path) -> None:
-    """py3-none-any with Requires-Python >=3.10 (DBR 14.3); prompts are package data; the console script is
-    named like the seed's entry point."""
+    """py3-none-any with Requires-Python >=3.10 (DBR 14.3); each system's prompts are package data in its
+    subpackage; dependencies come per system as extras; the console script is named like the seed's entry point."""
     with zipfile.ZipFile(wheel) as z:
         names = z.namelist()
         metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
         entry_points = z.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
-    assert {"agent_jobs/prompts/eval_agent_system.md", "agent_jobs/prompts/eval_agent_autonomous.md"} <= set(names)
+    assert {"agent_jobs/eval_agent/prompts/system.md", "agent_jobs/health_monitor/prompts/cost_worker.md"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "Requires-Python: >=3.10" in metadata
-    assert "Requires-Dist: mlflow-skinny>=2.14" in metadata and "Requires-Dist: anthropic>=0.39" in metadata
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: ")]
+    assert all("; extra == " in line for line in requires), "every dependency belongs to a system's extra"
+    assert "Requires-Dist: anthropic>=0.39; extra == 'eval-agent'" in requires
+    assert "Requires-Dist: mlflow-skinny>=3; extra == 'health-monitor'" in requires
     assert "mlflow-eval = agent_jobs.eval_agent.cli:main" in entry_points
 
 
@@ -80,7 +83,7 @@ def test_any_source_change_changes_the_version(tmp_path: Path) -> None:
     (copy / "src/agent_jobs/__pycache__/x.pyc").write_bytes(b"cache")
     (copy / "src/agent_jobs/.notes.swp").write_text("editor")
     assert hook.source_hash(copy) == before  # type: ignore[attr-defined]
-    prompt = copy / "src/agent_jobs/prompts/eval_agent_system.md"
+    prompt = copy / "src/agent_jobs/eval_agent/prompts/system.md"
     prompt.write_text(prompt.read_text() + "\nBe brief.\n")
     assert hook.source_hash(copy) != before  # type: ignore[attr-defined]
 
@@ -113,11 +116,11 @@ def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path, python: st
         assert help_run.returncode == 0, help_run.stderr
         assert help_run.stdout.startswith(f"usage: {script}")
     code = (
-        "import json, agent_jobs.prompts as p, agent_jobs.rlm.telemetry as t; from importlib import resources; "
-        "print(p.__file__); print(p.load('eval_agent_system').splitlines()[0]); print(len(t.COLUMNS)); "
+        "import json, agent_jobs.prompting as p, agent_jobs.rlm.telemetry as t; from importlib import resources; "
+        "print(p.__file__); print(p.load('agent_jobs.eval_agent', 'system').splitlines()[0]); print(len(t.COLUMNS)); "
         "hm = resources.files('agent_jobs.health_monitor'); "
         "print(len(json.loads(hm.joinpath('evaluation_records.json').read_text()))); "
-        "print(hm.joinpath('agent_model.py').is_file(), len(p.load('health_monitor_orchestrator_system')) > 0)"
+        "print(hm.joinpath('agent_model.py').is_file(), len(p.load('agent_jobs.health_monitor', 'orchestrator_system')) > 0)"
     )
     loaded = subprocess.run([str(vpython), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     location, first_line, columns, records, packaged = loaded.stdout.splitlines()

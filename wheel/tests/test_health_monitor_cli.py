@@ -67,9 +67,11 @@ def test_setup_then_gate_promotes_and_serves_a_good_model_and_refuses_a_bad_one(
     workspace: StandIn, capsys: pytest.CaptureFixture[str]
 ) -> None:
     workspace.chat_answer = GOOD
+    volumes = {"main.hm.runbooks", "main.hm.embeddings", "main.hm.artifacts"}  # Pulumi's
+    workspace.volumes.update({name: {"full_name": name, "volume_type": "MANAGED"} for name in volumes})
     health_monitor("create-infrastructure", "--warehouse-id", "wh1", experiment=False)
     assert sum("CREATE TABLE IF NOT EXISTS" in s["statement"] for s in workspace.statements) == 2
-    assert set(workspace.volumes) == {"main.hm.runbooks", "main.hm.embeddings", "main.hm.artifacts"}
+    assert set(workspace.volumes) == volumes and not workspace.posts("/api/2.1/unity-catalog/volumes")
     health_monitor("register-prompts")
     health_monitor("create-datasets", "--dataset", "health_monitor_eval")
     health_monitor("log-model", "--model-name", MODEL, "--llm-endpoint", "databricks-claude-sonnet-4")

@@ -13,7 +13,7 @@ import pytest
 from databricks.sdk import WorkspaceClient
 
 from agent_jobs.errors import JobError
-from agent_jobs.health_monitor import datasets, infrastructure, model, prompts, scorers
+from agent_jobs.health_monitor import datasets, infrastructure, model, prompt_registry, scorers
 from agent_jobs.sql import WarehouseSql
 from standin import TOKEN, StandIn
 
@@ -41,8 +41,10 @@ def workspace(standin: StandIn) -> WorkspaceClient:
 # --- infrastructure
 
 
-def test_infrastructure_creates_the_tables_and_only_the_missing_volumes(standin: StandIn) -> None:
-    standin.volumes["main.agent.runbooks"] = {"full_name": "main.agent.runbooks", "volume_type": "MANAGED"}
+def test_infrastructure_creates_the_tables_and_checks_pulumis_volumes(standin: StandIn) -> None:
+    """The volumes are Pulumi's: read, never created; the tables are created if missing, on the warehouse."""
+    for name in infrastructure.VOLUMES:
+        standin.volumes[f"main.agent.{name}"] = {"full_name": f"main.agent.{name}", "volume_type": "MANAGED"}
     client = workspace(standin)
 
     done = infrastructure.create_infrastructure(client, WarehouseSql(client, "wh1"), "main", "agent")
@@ -54,19 +56,29 @@ def test_infrastructure_creates_the_tables_and_only_the_missing_volumes(standin:
     assert "domains ARRAY<STRING>" in statements[1] and statements[1].endswith("USING DELTA")
     assert all("parameters" not in s and s["warehouse_id"] == "wh1" for s in standin.statements)
     assert not any("SCHEMA" in s for s in statements), "the schema is Pulumi's"
-    created = [r["body"] for r in standin.posts("/api/2.1/unity-catalog/volumes")]
-    assert [(b["name"], b["volume_type"]) for b in created] == [("embeddings", "MANAGED"), ("artifacts", "MANAGED")]
+    assert standin.posts("/api/2.1/unity-catalog/volumes") == [], "the volumes are Pulumi's"
     assert done == [
+        "volume main.agent.runbooks: exists",
+        "volume main.agent.embeddings: exists",
+        "volume main.agent.artifacts: exists",
         "table main.agent.inference_request_logs: ensured",
         "table main.agent.inference_response_logs: ensured",
-        "volume main.agent.runbooks: exists",
-        "volume main.agent.embeddings: created",
-        "volume main.agent.artifacts: created",
     ]
 
-    again = infrastructure.create_infrastructure(client, WarehouseSql(client, "wh1"), "main", "agent")
-    assert len(standin.posts("/api/2.1/unity-catalog/volumes")) == 2, "a rerun creates no volume"
-    assert [line.rsplit(": ", 1)[1] for line in again] == ["ensured", "ensured", "exists", "exists", "exists"]
+
+def test_infrastructure_fails_naming_the_missing_volumes_before_any_sql(standin: StandIn) -> None:
+    """A stack whose volumes are missing was not deployed (or not with the health monitor): the task says which
+    volumes and that `pulumi up` creates them, creates none itself, and runs no SQL."""
+    standin.volumes["main.agent.runbooks"] = {"full_name": "main.agent.runbooks", "volume_type": "MANAGED"}
+    client = workspace(standin)
+    with pytest.raises(JobError) as failure:
+        infrastructure.create_infrastructure(client, WarehouseSql(client, "wh1"), "main", "agent")
+    assert str(failure.value).startswith(
+        "volumes main.agent.embeddings, main.agent.artifacts not found: Pulumi creates the agent's volumes "
+        "(run `pulumi up` for this stack"
+    )
+    assert standin.posts("/api/2.1/unity-catalog/volumes") == [] and standin.statements == []
+    assert set(standin.volumes) == {"main.agent.runbooks"}
 
 
 @pytest.mark.parametrize(("catalog", "schema"), [("main`; DROP TABLE x; --", "agent"), ("main", "a.b"), ("", "x")])
@@ -100,19 +112,21 @@ def prompt_versions(name: str) -> list[int]:
 def test_prompts_are_registered_once_and_again_only_when_changed(store: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
 
-    first = prompts.register_prompts("main", "agent", experiment="/Shared/health-monitor")
-    assert first == {f"main.agent.{name}": 1 for name in prompts.PROMPTS}
-    assert mlflow.genai.load_prompt("main.agent.intent_classifier", version=1).template == prompts.prompt_text(
+    first = prompt_registry.register_prompts("main", "agent", experiment="/Shared/health-monitor")
+    assert first == {f"main.agent.{name}": 1 for name in prompt_registry.PROMPTS}
+    assert mlflow.genai.load_prompt("main.agent.intent_classifier", version=1).template == prompt_registry.prompt_text(
         "intent_classifier"
     )
 
-    assert prompts.register_prompts("main", "agent") == first
+    assert prompt_registry.register_prompts("main", "agent") == first
     assert all(prompt_versions(name) == [1] for name in first), "a rerun adds no version"
 
-    changed = prompts.prompt_text("cost_worker") + "\nAlways show the top five SKUs.\n"
-    original = prompts.prompt_text
-    monkeypatch.setattr(prompts, "prompt_text", lambda name: changed if name == "cost_worker" else original(name))
-    third = prompts.register_prompts("main", "agent")
+    changed = prompt_registry.prompt_text("cost_worker") + "\nAlways show the top five SKUs.\n"
+    original = prompt_registry.prompt_text
+    monkeypatch.setattr(
+        prompt_registry, "prompt_text", lambda name: changed if name == "cost_worker" else original(name)
+    )
+    third = prompt_registry.register_prompts("main", "agent")
     assert third == {**first, "main.agent.cost_worker": 2}
     assert mlflow.genai.load_prompt("main.agent.cost_worker", version=2).template == changed
 
@@ -123,12 +137,12 @@ def test_prompts_are_registered_once_and_again_only_when_changed(store: str, mon
 
 
 def test_prompt_texts_ship_in_the_wheel() -> None:
-    for name in prompts.PROMPTS:
-        assert len(prompts.prompt_text(name)) > 200, name
-    assert "{{query}}" in prompts.prompt_text("intent_classifier")
-    assert "{{findings}}" in prompts.prompt_text("response_synthesizer")
+    for name in prompt_registry.PROMPTS:
+        assert len(prompt_registry.prompt_text(name)) > 200, name
+    assert "{{query}}" in prompt_registry.prompt_text("intent_classifier")
+    assert "{{findings}}" in prompt_registry.prompt_text("response_synthesizer")
     with pytest.raises(JobError, match="known prompts: orchestrator_system"):
-        prompts.prompt_text("sales_worker")
+        prompt_registry.prompt_text("sales_worker")
 
 
 # --- scorers

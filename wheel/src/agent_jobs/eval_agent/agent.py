@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from agent_jobs import prompts
+from agent_jobs import prompting
 from agent_jobs.errors import JobError
 from agent_jobs.eval_agent.endpoint import ServingEndpoint
 from agent_jobs.eval_agent.experiment import ExperimentSummary, read_experiment
@@ -15,6 +15,7 @@ from agent_jobs.eval_agent.session import Session, utc_now
 from agent_jobs.runtime import RuntimeInfo, refuse_interactive_in_job, session_id, sessions_base_path
 
 log = logging.getLogger(__name__)
+PACKAGE = "agent_jobs.eval_agent"  # its prompts: eval_agent/prompts/<name>.md
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,14 @@ def run_autonomous(config: AgentConfig, client: Any = None) -> Session:
             summary = read_experiment(client or _mlflow_client(), config.experiment_id, config.max_runs)
             session.update(step="asking the model", experiment_name=summary.name, runs_analysed=len(summary.runs))
             endpoint = ServingEndpoint(base_url=config.base_url, token=config.token(), model=config.model)
-            user = prompts.render(
-                "eval_agent_autonomous",
+            user = prompting.render(
+                PACKAGE,
+                "autonomous",
                 experiment_name=summary.name,
                 experiment_id=summary.experiment_id,
                 experiment_summary=summary.to_markdown(),
             )
-            answer = endpoint.ask(prompts.load("eval_agent_system"), [{"role": "user", "content": user}])
+            answer = endpoint.ask(prompting.load(PACKAGE, "system"), [{"role": "user", "content": user}])
             session.write_report(_report(session, summary, config.model, answer.text))
             session.finish("completed", step="done", usage=answer.usage)
             log.info("report written to %s", session.report_path)
@@ -109,10 +111,11 @@ def run_interactive(config: AgentConfig, stdin: TextIO, stdout: TextIO, client: 
     with session.capturing_log():
         summary = read_experiment(client or _mlflow_client(), config.experiment_id, config.max_runs)
         system = (
-            prompts.load("eval_agent_system")
+            prompting.load(PACKAGE, "system")
             + "\n\n"
-            + prompts.render(
-                "eval_agent_interactive",
+            + prompting.render(
+                PACKAGE,
+                "interactive",
                 experiment_name=summary.name,
                 experiment_id=summary.experiment_id,
                 experiment_summary=summary.to_markdown(),

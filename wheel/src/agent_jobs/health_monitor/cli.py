@@ -1,6 +1,6 @@
 """`health-monitor <command>`: the tasks of seed 002's setup job and its deployment job, one subcommand each.
 
-    create-infrastructure  the inference log tables and the volumes, if missing   (create_agent_infrastructure)
+    create-infrastructure  the inference log tables; checks Pulumi's volumes      (create_agent_infrastructure)
     register-prompts       the agent's prompts in the prompt registry              (register_prompts)
     register-scorers       the judges, for production monitoring                   (register_scorers)
     create-datasets        the evaluation dataset                                  (create_evaluation_datasets)
@@ -118,7 +118,7 @@ def parser() -> argparse.ArgumentParser:
         c.add_argument("--job-run-id")
         return c
 
-    c = command("create-infrastructure", "inference log tables and volumes", experiment=False)
+    c = command("create-infrastructure", "inference log tables (the volumes: checked)", experiment=False)
     c.add_argument("--volumes", type=_names, default=["runbooks", "embeddings", "artifacts"])
     c.add_argument("--warehouse-id", help="run the SQL on this warehouse (default: the task's Spark session)")
     command("register-prompts", "register the agent's prompts")
@@ -165,7 +165,7 @@ def _workspace() -> Any:
 
 
 def run(args: argparse.Namespace, in_job: bool) -> None:
-    from agent_jobs.health_monitor import datasets, infrastructure, model, prompts, scorers
+    from agent_jobs.health_monitor import datasets, infrastructure, model, prompt_registry, scorers
 
     mlflow = _mlflow(in_job)
     if args.command == "create-infrastructure":
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace, in_job: bool) -> None:
     experiment = mlflow.set_experiment(args.experiment)
     dataset = getattr(args, "dataset", None) or f"{args.catalog}.{args.agent_schema}.evaluation_dataset"
     if args.command == "register-prompts":
-        versions = prompts.register_prompts(args.catalog, args.agent_schema, experiment=args.experiment)
+        versions = prompt_registry.register_prompts(args.catalog, args.agent_schema, experiment=args.experiment)
         log.info("prompts: %s", ", ".join(f"{n} v{v}" for n, v in sorted(versions.items())))
     elif args.command == "register-scorers":
         names = scorers.register_scorers(args.scorers, None, args.sample_rate, experiment_id=experiment.experiment_id)

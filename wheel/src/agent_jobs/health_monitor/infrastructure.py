@@ -1,9 +1,12 @@
-"""The agent's tables and volumes in its Unity Catalog schema (the seed's `create_agent_infrastructure` task).
+"""The agent's tables in its Unity Catalog schema, and a check of its volumes (the seed's
+`create_agent_infrastructure` task).
 
-The schema itself belongs to Pulumi, so a missing schema is an error here rather than something to create.
-Tables are created with CREATE TABLE IF NOT EXISTS, so a rerun leaves existing data alone; volumes are read
-first and only the missing ones are created, so the task's log says what it changed. Identifiers cannot be
-SQL parameters: they are checked against a strict pattern and quoted with backticks, never spliced raw.
+The schema and the volumes belong to Pulumi (it creates them, with retain_on_delete and, in prod, protect), so
+a missing one is an error here rather than something to create: a volume this task created would be one
+Pulumi does not know, and the next `pulumi up` would fail to create its own. The volumes are checked first,
+before any SQL, so a stack that was not deployed fails with nothing done. Tables are created with CREATE TABLE
+IF NOT EXISTS, so a rerun leaves existing data alone. Identifiers cannot be SQL parameters: they are checked
+against a strict pattern and quoted with backticks, never spliced raw.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from databricks.sdk.errors import DatabricksError, NotFound
-from databricks.sdk.service.catalog import VolumeType
 
 from agent_jobs.errors import JobError
 from agent_jobs.sql import SqlRunner
@@ -69,36 +71,39 @@ def create_tables(sql: SqlRunner, catalog: str, schema: str) -> list[str]:
     return done
 
 
-def ensure_volume(client: Any, catalog: str, schema: str, name: str) -> bool:
-    """Create the managed volume catalog.schema.name unless it exists; True when it was created."""
+def volume_exists(client: Any, catalog: str, schema: str, name: str) -> bool:
+    """Whether the volume catalog.schema.name exists (read, never created); JobError when it cannot be read."""
     for part, what in ((catalog, "catalog"), (schema, "schema"), (name, "volume")):
         identifier(part, what)
     full_name = f"{catalog}.{schema}.{name}"
     try:
         client.volumes.read(full_name)
-        log.info("volume %s already exists", full_name)
-        return False
     except NotFound:
-        pass
+        return False
     except DatabricksError as exc:
         raise JobError(f"cannot read volume {full_name}: {exc}") from exc
-    try:
-        client.volumes.create(catalog_name=catalog, schema_name=schema, name=name, volume_type=VolumeType.MANAGED)
-    except DatabricksError as exc:
-        hint = " (does the schema exist? Pulumi creates it)" if isinstance(exc, NotFound) else ""
-        raise JobError(f"cannot create volume {full_name}: {exc}{hint}") from exc
-    log.info("created volume %s", full_name)
+    log.info("volume %s exists", full_name)
     return True
+
+
+def check_volumes(client: Any, catalog: str, schema: str, volumes: Sequence[str] = VOLUMES) -> list[str]:
+    """Every volume of `volumes` in catalog.schema exists; JobError naming the missing ones otherwise.
+    Returns one line per volume for the summary."""
+    missing = [f"{catalog}.{schema}.{name}" for name in volumes if not volume_exists(client, catalog, schema, name)]
+    if missing:
+        which = ", ".join(missing)
+        raise JobError(
+            f"volume{'s' if len(missing) > 1 else ''} {which} not found: Pulumi creates the agent's volumes "
+            "(run `pulumi up` for this stack, with health_monitor enabled); this task only checks them"
+        )
+    return [f"volume {catalog}.{schema}.{name}: exists" for name in volumes]
 
 
 def create_infrastructure(
     client: Any, sql: SqlRunner, catalog: str, schema: str, volumes: Sequence[str] = VOLUMES
 ) -> list[str]:
-    """The inference log tables and the volumes in catalog.schema. `client` is a databricks-sdk
-    WorkspaceClient. Returns one line per object: 'table <name>: ensured', 'volume <name>: created' or
-    'volume <name>: exists'."""
-    done = create_tables(sql, catalog, schema)
-    for name in volumes:
-        created = ensure_volume(client, catalog, schema, name)
-        done.append(f"volume {catalog}.{schema}.{name}: {'created' if created else 'exists'}")
-    return done
+    """Check the volumes in catalog.schema (Pulumi's), then create the inference log tables there. `client` is
+    a databricks-sdk WorkspaceClient. Returns one line per object: 'volume <name>: exists', then
+    'table <name>: ensured'."""
+    checked = check_volumes(client, catalog, schema, volumes)
+    return checked + create_tables(sql, catalog, schema)

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from agent_jobs.errors import JobError
-from agent_jobs.health_monitor.prompts import prompt_text
+from agent_jobs.health_monitor.prompt_registry import prompt_text
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The agent's prompts in the MLflow prompt registry (the seed's `register_prompts` task).
 
-The texts ship in the wheel (agent_jobs/prompts/health_monitor_<name>.md), so the registry holds exactly
+The texts ship in the wheel (agent_jobs/health_monitor/prompts/<name>.md), so the registry holds exactly
 what the code was built with. On Databricks the registry is Unity Catalog and a prompt is named
 <catalog>.<schema>.<prompt>, beside the agent's model. A text equal to the latest registered version is
 not registered again, so rerunning the setup job adds no versions and version numbers mean changes.
@@ -13,7 +13,7 @@ from importlib import metadata
 from typing import Any
 
 from agent_jobs.errors import JobError
-from agent_jobs.prompts import load
+from agent_jobs.prompting import load
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,14 @@ PROMPTS: tuple[str, ...] = (
     "quality_worker",
 )
 RUN_TYPE = "prompt_registration"
+PACKAGE = "agent_jobs.health_monitor"  # the texts: health_monitor/prompts/<name>.md
 
 
 def prompt_text(name: str) -> str:
     """The shipped text of one of PROMPTS."""
     if name not in PROMPTS:
         raise JobError(f"unknown prompt {name!r}; known prompts: {', '.join(PROMPTS)}")
-    return load(f"health_monitor_{name}")
+    return load(PACKAGE, name)
 
 
 def latest_version(client: Any, full_name: str) -> Any:
