@@ -20,7 +20,7 @@ from infra.naming import logical
 from infra.settings import SECRETS, parse_settings
 from infra.systems import BY_KEY, SYSTEMS
 from infra.systems.base import System
-from infra.tools.cli import JOBS
+from infra.tools.cli import main
 from infra.tools.offline import Plan, preview_stack, unwrap
 from tests.conftest import ROOT
 from tests.jobs_api import job_api_shape
@@ -61,8 +61,15 @@ def test_job_outputs_derive_from_the_declarations(system: System) -> None:
         assert plan.outputs[f"{job.key}_job_id"][0] == built.id and url.endswith(f"/#job/{built.id}")
 
 
-def test_run_choices_are_the_declared_jobs() -> None:
-    assert JOBS == tuple(job.key for s in SYSTEMS for job in s.jobs)
+def test_run_choices_are_the_declared_jobs(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m infra run` offers exactly the declared jobs (argparse lists its choices when refusing one)."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "no_such_job", "--stack", "dev"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    choices = err[err.index("choose from") :]
+    declared = [job.key for s in SYSTEMS for job in s.jobs]
+    assert [c.strip(" '\n)") for c in choices.removeprefix("choose from").split(",")] == declared
 
 
 def test_run_starts_the_compute_the_declaration_names(system: System) -> None:
@@ -125,8 +132,14 @@ def test_adopting_a_job_of_a_system_that_is_off_is_refused(system: System) -> No
     if not system.jobs:
         pytest.skip("no jobs")  # pragma: no cover (every system has jobs today)
     doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())["config"]
-    config = {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc.items() if not isinstance(v, dict) or "secure" not in v}
-    config[f"agent-platform:{system.key}"] = json.dumps({**(doc.get(f"agent-platform:{system.key}") or {}), "enabled": False})
+    config = {
+        k: v if isinstance(v, str) else json.dumps(v)
+        for k, v in doc.items()
+        if not isinstance(v, dict) or "secure" not in v
+    }
+    config[f"agent-platform:{system.key}"] = json.dumps(
+        {**(doc.get(f"agent-platform:{system.key}") or {}), "enabled": False}
+    )
     config["agent-platform:adopt"] = json.dumps({"jobs": {system.jobs[0].key: "123"}})
     with pytest.raises(Exception, match=f"adopt.jobs.{system.jobs[0].key}"):
         parse_settings(config, set(), project="agent-platform", stack_file="Pulumi.prod.yaml")
@@ -165,7 +178,13 @@ def test_every_wheel_task_is_accepted_by_its_entry_points_argparse(system: Syste
                 continue
             argv = []
             for part in wheel_task.get("parameters") or []:
-                for key, value in {**defaults, "job.id": "1", "job.run_id": "2", "task.run_id": "3"}.items():
+                for key, value in {
+                    **defaults,
+                    "job.id": "1",
+                    "job.run_id": "2",
+                    "task.run_id": "3",
+                    "task.execution_count": "1",
+                }.items():
                     part = part.replace(f"{{{{job.parameters.{key}}}}}", value).replace(f"{{{{{key}}}}}", value)
                 argv.append(part)
             assert "{{" not in " ".join(argv), argv
@@ -185,7 +204,9 @@ def test_each_system_installs_its_own_extra_only(system: System) -> None:
 
     plan = prod()
     mine = set(extra_requirements(SOURCE, system.wheel_extra)) if system.wheel_extra else set()
-    others = {r for s in SYSTEMS if s.wheel_extra and s is not system for r in extra_requirements(SOURCE, s.wheel_extra)} - mine
+    others = {
+        r for s in SYSTEMS if s.wheel_extra and s is not system for r in extra_requirements(SOURCE, s.wheel_extra)
+    } - mine
     for job in system.jobs:
         text = json.dumps(unwrap(plan.one("Job", job.logical).inputs))
         assert all(json.dumps(r) in text for r in mine), job.key
