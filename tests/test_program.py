@@ -28,9 +28,13 @@ def test_every_databricks_resource_uses_the_stack_workspace(plan: Plan) -> None:
     databricks = [r for r in custom if r.type.startswith("databricks:")]
     assert databricks and all((r.provider or "").split("::")[-2] == "workspace" for r in databricks)
     assert plan.invokes == [("databricks:index/getCatalog:getCatalog", databricks[0].provider)]
-    # The one resource outside the provider, the model's deployment-job link, calls the same workspace.
-    (link,) = [r for r in custom if r not in databricks]
-    assert link.type == "pulumi-python:dynamic:Resource" and link.inputs["host"] == provider.inputs["host"]
+    # The resources outside the provider (the model's deployment-job link, the app's deployment) call the same
+    # workspace.
+    dynamic = [r for r in custom if r not in databricks]
+    assert {r.name for r in dynamic} == {"health-monitor-deployment-link", "app-deployment"}
+    assert all(
+        r.type == "pulumi-python:dynamic:Resource" and r.inputs["host"] == provider.inputs["host"] for r in dynamic
+    )
 
 
 def test_data_is_retained_everywhere_and_protected_in_production(plan: Plan) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from infra.components.wheel import SOURCE, extra_requirements
 from infra.tools.offline import Plan, preview_stack, unwrap
 from tests.conftest import ROOT, SECRETS, program_plan
 
@@ -57,7 +58,8 @@ def test_adk_settings_reach_the_jobs_as_parameters(dev: Plan) -> None:
     for job in (executor, orchestrator):
         (task,) = job["tasks"]
         assert task["existingClusterId"] == "1115-120035-jyzgoasz"
-        assert task["libraries"] == [{"whl": dev.one("File", "wheel").inputs["path"]}]
+        extra = [{"pypi": {"package": r}} for r in extra_requirements(SOURCE, "rlm")]
+        assert task["libraries"] == [{"whl": dev.one("File", "wheel").inputs["path"]}, *extra]
     assert [p["name"] for p in executor["parameters"]] == ["artifact_path", "run_id", "iteration", "previous_result"]
     assert {"--token-secret", "--host-secret", "--telemetry-warehouse-id"}.isdisjoint(o)
 

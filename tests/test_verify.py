@@ -78,7 +78,7 @@ def deploy(standin: StandIn, plan: Plan) -> Deployed:
         elif r.type == verify.SECRET:
             inputs = unwrap(r.inputs)
             workspace.scopes.setdefault(inputs["scope"], {})[inputs["key"]] = SECRET_VALUES[inputs["key"]]
-        elif r.type == verify.LINK:
+        elif r.type == verify.LINK and "model_name" in unwrap(r.inputs):
             inputs = unwrap(r.inputs)
             workspace.models[inputs["model_name"]] = real[inputs["job_id"]]
     outputs = {k: real.get(v, v) if k.endswith("_job_id") else v for k, v in outputs.items()}

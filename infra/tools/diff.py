@@ -93,7 +93,8 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     f"{_T}permissions:Permissions": _PERMISSION_OBJECTS,
     # internal/providers/pluginfw/products/entity_tag_assignment/resource_entity_tag_assignment.go: RequiresReplace
     f"{_T}entityTagAssignment:EntityTagAssignment": ("entityName", "entityType", "tagKey"),
-    # infra/model_link.py, _LinkProvider.diff: the program's only dynamic resource (the model's deployment-job link)
+    # The program's dynamic resources: infra/systems/health_monitor/model_link.py (_LinkProvider.diff: a new host
+    # or model is a new link) and infra/systems/serving_platform/app_deployment.py (a new host is a new deployment)
     "pulumi-python:dynamic:Resource": ("host", "model_name"),
     f"{_T}job:Job": (),
     # Seed 001 (not read in provider source: the Postgres API has no rename of an id, the user-chosen part of the
@@ -105,6 +106,10 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     f"{_T}postgresRole:PostgresRole": ("roleId", "parent"),
     f"{_T}postgresCatalog:PostgresCatalog": ("catalogId",),
     f"{_T}app:App": ("name",),
+    # serving/resource_model_serving.go: name and route_optimized SetForceNew (from memory of the provider source)
+    f"{_T}modelServing:ModelServing": ("name", "routeOptimized"),
+    # workspace/resource_workspace_file.go: path ForceNew (the app's code bundle: a new content hash, a new path)
+    f"{_T}workspaceFile:WorkspaceFile": ("path",),
 }
 # Physical names the provider changes in place (it sends the new name): the data stays, but what names its path
 # (`/Volumes/<catalog>/<schema>/<volume>`, the experiment's path) must follow. catalog/resource_volume.go
