@@ -52,6 +52,13 @@ DATA_TYPES: frozenset[str] = frozenset(
 plan diff warns when one is replaced. (A secret scope holds data only when adopted: its values then are not the
 stack's; the program retains adopted scopes.)"""
 
+NAMED_TYPES: frozenset[str] = frozenset(
+    {CATALOG, SCHEMA, VOLUME, SQL_TABLE, REGISTERED_MODEL, EXPERIMENT, SECRET_SCOPE, JOB}
+    | {"databricks:index/app:App", "databricks:index/modelServing:ModelServing"}
+)
+"""Types the program creates whose `name` input, left out, makes the provider invent a name (a random suffix):
+every one must be given `name=` (ARCHITECTURE 4)."""
+
 PROTECTED_IN_PRODUCTION: frozenset[str] = DATA_TYPES - {FILE}
 """Data a production stack protects (Pulumi then refuses to delete or replace it). Not files: the wheel is
 content-addressed, so every new version is a new path and a replacement by design (the old file is retained)."""
@@ -77,6 +84,7 @@ JOB_LIMITS = "job-tags-and-limits"
 WHEELS = "wheels-from-volume"
 PROTECTED = "prod-data-protected"
 PATHS = "paths-survive-files-api"
+NAMED = "explicit-names"
 
 RULES: dict[str, Rule] = {
     rule.id: rule
@@ -96,6 +104,8 @@ RULES: dict[str, Rule] = {
         Rule(JOB_LIMITS, "Every job is tagged and has a timeout and max_concurrent_runs.", frozenset({JOB})),
         Rule(WHEELS, "Jobs install wheels only from the stack's wheels volume (built and uploaded by the program).",
              frozenset({JOB})),
+        Rule(NAMED, "Every Databricks resource with a name input is given its name (name=): the provider would "
+             "otherwise invent one with a random suffix.", NAMED_TYPES),
     )
 }  # fmt: skip
 
@@ -150,6 +160,9 @@ def check(
         problem = path_problem(path) if isinstance(path, str) else None
         if problem:
             messages.append((PATHS, f"path {path}: {problem}"))
+    if resource_type in NAMED_TYPES and NAMED in wanted and not (isinstance(plain.get("name"), str) and plain["name"]):
+        messages.append((NAMED, f"this {_kind(resource_type)} has no name: the provider would make one up with a "
+                         "random suffix, so every stack and every replacement gets another; pass name="))  # fmt: skip
     if resource_type in DATA_TYPES and RETAINED in wanted and retain_on_delete is False:
         kind = _kind(resource_type)
         messages.append((RETAINED, f"this {kind} is not retain_on_delete: removing it from the program, or a change "

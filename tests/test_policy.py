@@ -265,7 +265,7 @@ def test_schema_or_volume_not_retained(prod: Plan, short: str) -> None:
 
 def test_unknown_retain_on_delete_is_not_judged() -> None:
     """`retain_on_delete=None` (the policy pack cannot see it) reports nothing rather than guessing."""
-    assert check(rules.SCHEMA, "s", {}, retain_on_delete=None, production=True, wheels_volume=None) == []
+    assert check(rules.SCHEMA, "s", {"name": "s"}, retain_on_delete=None, production=True, wheels_volume=None) == []
 
 
 # --- job-tags-and-limits
@@ -562,3 +562,33 @@ def test_served_pack_reports_mandatory_violations(served_pack: Any, prod: Plan) 
     response = served_pack.Analyze(request, timeout=30)
     assert sorted(d.policyName for d in response.diagnostics) == sorted([rules.RUN_AS, rules.WHEELS])
     assert all(d.enforcementLevel == analyzer_pb2.MANDATORY for d in response.diagnostics)
+
+
+@pytest.mark.parametrize("resource_type", sorted(rules.NAMED_TYPES))
+def test_a_resource_without_its_name_is_refused(resource_type: str) -> None:
+    """ARCHITECTURE 4: `name=` on every Databricks resource that has one, or the provider invents it."""
+
+    def named(inputs: dict[str, str]) -> list[str]:
+        found = rules.check(resource_type, "x", inputs, retain_on_delete=True, protect=True, production=False,
+                            wheels_volume=None, rules=(rules.NAMED,))  # fmt: skip
+        return [v.message for v in found]
+
+    assert named({}) and "has no name" in named({})[0]
+    assert named({"name": ""})
+    assert not named({"name": "dev-agent-platform-x"})
+
+
+def test_every_named_type_of_the_plans_is_named() -> None:
+    """The rule sees every type the program creates with a name input (a new such type joins NAMED_TYPES)."""
+    import inspect
+
+    import pulumi_databricks as db
+
+    for stack in ("dev", "prod"):
+        plan = preview_stack(ROOT, stack)[0]
+        for r in plan.resources:
+            if not r.type.startswith("databricks:index/"):
+                continue
+            cls = getattr(db, r.type.rsplit(":", 1)[-1] + "Args", None)
+            if cls is not None and "name" in inspect.signature(cls.__init__).parameters:
+                assert r.type in rules.NAMED_TYPES, r.type
