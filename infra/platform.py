@@ -111,9 +111,9 @@ def build(
             ),
         )
         result = system.build(ctx)
-        missing = sorted({job.key for job in system.jobs} ^ set(result.jobs))
-        if missing:
-            raise RuntimeError(f"{system.key} built jobs that differ from its declaration: {missing}")
+        undeclared = sorted(set(result.jobs) - {job.key for job in system.jobs})
+        if undeclared:  # a system may leave a declared job out (switched off), never add one
+            raise RuntimeError(f"{system.key} built jobs its declaration does not name: {undeclared}")
         for key, job in result.jobs.items():
             outputs[f"{key}_job_id"], outputs[f"{key}_job_url"] = job.id, job.url
         outputs |= result.outputs
@@ -178,8 +178,14 @@ def git_commit(root: Path = PROJECT_ROOT) -> str | None:
 def prerequisites(settings: StackSettings) -> list[str]:
     """What must hold in the workspace before `pulumi up`, which this stack does not grant itself: on a
     referenced catalog, the privileges of the identity running `pulumi up` and of the jobs' identity."""
+    systems = [
+        line
+        for system in settings.enabled_systems()
+        if system.prerequisites is not None
+        for line in system.prerequisites(settings, settings.system(system.key))
+    ]
     if settings.catalog.create:
-        return []
+        return systems
     catalog, run_as = settings.catalog.name, settings.deployment.run_as
     needed = [
         f"the identity running `pulumi up` holds USE_CATALOG and CREATE_SCHEMA on the catalog {catalog} (the stack "
@@ -191,7 +197,7 @@ def prerequisites(settings: StackSettings) -> list[str]:
             f"catalog {catalog}: the stack does not grant it on a catalog it does not own (that would revoke its "
             f"other privileges there); grant it once, or list it under catalog.grants to have it managed"
         )
-    return needed
+    return needed + systems
 
 
 def notes(settings: StackSettings) -> list[str]:

@@ -57,7 +57,8 @@ def test_a_prod_stack_without_a_run_as_principal_is_refused() -> None:
 # Settings whose values belong to one workspace (or one organisation): a production stack must set its own.
 WORKSPACE_SPECIFIC = {
     "host", "profile", "run_as", "on_failure", "on_success", "job_permissions", "secret_readers", "grants",
-    "experiment_id", "cluster_id", "sql_warehouse_id", "policy_id", "endpoint_permissions",
+    "experiment_id", "cluster_id", "sql_warehouse_id", "policy_id", "endpoint_permissions", "permissions",
+    "zerobus_endpoint", "warehouse_id",
 }  # fmt: skip
 
 

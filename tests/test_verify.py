@@ -145,13 +145,13 @@ def test_a_faithful_deployment_passes_every_check(
     code, out, err = run_verify(capsys, tmp_path, deployed.standin.url, deployed.outputs)
     assert code == 0, out + err
     lines = out.splitlines()
-    assert lines[0] == f"verify: stack dev at {deployed.standin.url}" and lines[-1] == "verify: all 11 checks passed"
+    assert lines[0] == f"verify: stack dev at {deployed.standin.url}" and lines[-1] == "verify: all 12 checks passed"
     checks = lines[1:-1]
-    assert len(checks) == 11 and all(line.startswith("ok    ") for line in checks), checks
+    assert len(checks) == 12 and all(line.startswith("ok    ") for line in checks), checks
     setup = deployed.job_id("agent_setup")
     assert f"ok    job agent_setup ({setup}): dev-agent-platform-agent-setup, as planned" in checks
     assert (f"ok    wheel {deployed.wheel_path} (used by agent_deployment, agent_setup, dependency_wheelhouse, "
-            "dependency_wheelhouse_formats, eval_agent, rlm_executor, "
+            "dependency_wheelhouse_formats, eval_agent, prompt_optimizer, rlm_executor, "
             "rlm_orchestrator): exists, 8 bytes") in checks  # fmt: skip
     assert "ok    secret scope adk-secrets-dev: holds google-api-key" in checks
     deployment = deployed.job_id("agent_deployment")
@@ -187,7 +187,7 @@ def test_todays_wheel_path_uploaded_the_providers_way_fails(
         ": not in the volume under exactly that name (the Files API stores a `+` in an uploaded path as a space"
         in wheel
     )
-    assert out.splitlines()[-1] == "verify: 11 checks, 1 failed"
+    assert out.splitlines()[-1] == "verify: 12 checks, 1 failed"
 
 
 def _delete_job(d: Deployed) -> None:

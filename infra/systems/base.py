@@ -27,6 +27,8 @@ class JobDecl:
     """The db.Job's Pulumi logical name (adoption finds the resource by it)."""
     compute: str | None = "compute"
     """The field of the system's settings holding the job's compute (`infra run` starts an existing cluster)."""
+    extra: str | None = None
+    """The wheel's extra this job installs, when not the system's (seed 001's optimiser beside its app)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ class System:
     """The wheel's extra its jobs install (wheel/pyproject.toml); None: the system runs no wheel."""
     notes: Callable[[Any, Section], list[str]] | None = None
     """Preview notes for a stack that enables it (stack settings, its settings) -> lines."""
+    prerequisites: Callable[[Any, Section], list[str]] | None = None
+    """What must hold in the workspace that the stack does not grant itself (stack settings, its settings)."""
 
     @property
     def secret_scope_logical(self) -> str:

@@ -108,6 +108,8 @@ FORCE_NEW: dict[str, tuple[str, ...]] = {
     f"{_T}app:App": ("name",),
     # serving/resource_model_serving.go: name and route_optimized SetForceNew (from memory of the provider source)
     f"{_T}modelServing:ModelServing": ("name", "routeOptimized"),
+    # dashboards/resource_dashboard.go: parent_path ForceNew (from memory of the provider source)
+    f"{_T}dashboard:Dashboard": ("parentPath",),
     # workspace/resource_workspace_file.go: path ForceNew (the app's code bundle: a new content hash, a new path)
     f"{_T}workspaceFile:WorkspaceFile": ("path",),
 }

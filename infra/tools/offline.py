@@ -276,6 +276,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             rid = inputs["path"]
             state |= {"workspacePath": f"/Workspace{rid}", "objectId": int(_digest(args.typ, args.name)[:12], 16),
                       "url": f"https://workspace.example/#workspace{rid}"}  # fmt: skip
+        # --- seed 001, the serving platform's offline path: telemetry tables and views, dashboard
+        elif t == "SqlTable":
+            rid = f"{inputs['catalogName']}.{inputs['schemaName']}.{inputs['name']}"
+            state["tableId"] = _digest(args.typ, rid)[:32]
+        elif t == "Dashboard":
+            rid = _digest(args.typ, args.name)[:32]
+            state["dashboardId"] = rid
+            state["path"] = f"{inputs['parentPath']}/{inputs['displayName']}.lvdash.json"
         else:
             rid = f"{t.lower()}-{_digest(args.typ, args.name)[:12]}"
         # An imported resource (ResourceOptions.import_) keeps the id it has in the workspace.

@@ -203,13 +203,13 @@ def test_each_system_installs_its_own_extra_only(system: System) -> None:
     from infra.components.wheel import SOURCE, extra_requirements
 
     plan = prod()
-    mine = set(extra_requirements(SOURCE, system.wheel_extra)) if system.wheel_extra else set()
-    others = {
-        r for s in SYSTEMS if s.wheel_extra and s is not system for r in extra_requirements(SOURCE, s.wheel_extra)
-    } - mine
+    extras = {e for s in SYSTEMS for e in (s.wheel_extra, *(j.extra for j in s.jobs)) if e}
     for job in system.jobs:
+        extra = job.extra or system.wheel_extra
+        mine = set(extra_requirements(SOURCE, extra)) if extra else set()
+        others = {r for e in extras - {extra} for r in extra_requirements(SOURCE, e)} - mine
         text = json.dumps(unwrap(plan.one("Job", job.logical).inputs))
-        assert all(json.dumps(r) in text for r in mine), job.key
+        assert mine and all(json.dumps(r) in text for r in mine), job.key
         assert not [r for r in others if json.dumps(r) in text], job.key
 
 

@@ -8,7 +8,13 @@ prints requests per second, p50 and p99 latency, and the app's own share: latenc
 20 ms (one embeddings call, one retrieval, one LLM call and one insert per request). A benchmark, not a test:
 it asserts nothing but that every request succeeded, and it stops by itself.
 
-    python wheel/bench/bench_app.py [--requests-per-client N] [--concurrency 1 10 50]
+Then the telemetry's cost on the request path: the same requests at 50 clients against fresh app processes
+configured as on Databricks Apps (databricks-sdk credentials, the service principal's client credentials), with
+TELEMETRY_* off, on at the seed's sample rate 0.1, and on for every trace, the stand-in playing Zerobus Ingest
+(OAuth token, OTLP/HTTP receiver decoding each export); the differences are the telemetry's cost.
+
+    python wheel/bench/bench_app.py [--requests-per-client N] [--concurrency 1 10 50] [--telemetry-clients 50]
+        [--telemetry-rounds 3]
     python wheel/bench/bench_app.py --serve [--port 8000]   # the app in local mode against the stand-ins, until ^C
 """
 
@@ -36,7 +42,7 @@ TESTS = ROOT / "wheel" / "tests"
 sys.path.insert(0, str(TESTS))
 
 from serving_pg import cluster  # noqa: E402
-from serving_standin import CHAT, EMBEDDINGS  # noqa: E402
+from serving_standin import CHAT, EMBEDDINGS, TOKEN  # noqa: E402
 
 LLM_DELAY_S = 0.020
 DIM = 64
@@ -64,8 +70,11 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) 
 
 
 @contextmanager
-def processes(local: bool, app_port: int, log_dir: Path) -> Iterator[tuple[str, str, str]]:
-    """Postgres, the stand-in and the app; yields (app URL, stand-in URL, the database's DSN)."""
+def processes(
+    local: bool, app_port: int, log_dir: Path, app_env: dict[str, str] | None = None
+) -> Iterator[tuple[str, str, str]]:
+    """Postgres, the stand-in and the app; yields (app URL, stand-in URL, the database's DSN). `app_env` is
+    added to the app's environment ({standin} in a value is replaced by the stand-in's URL)."""
     db = cluster().new_database("bench_app")
     standin_port = free_port()
     started: list[subprocess.Popen[bytes]] = []
@@ -78,7 +87,7 @@ def processes(local: bool, app_port: int, log_dir: Path) -> Iterator[tuple[str, 
         started.append(standin)
         standin_url = f"http://127.0.0.1:{standin_port}"
         wait_ready(f"{standin_url}/.well-known/databricks-config", standin)
-        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+        env = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "PYTHONPATH") if k in os.environ}
         env.update({
             "SERVING_BIND_HOST": "127.0.0.1", "DATABRICKS_APP_PORT": str(app_port),
             "SERVING_ENDPOINTS_URL": f"{standin_url}/serving-endpoints", "SERVING_LLM_ENDPOINT": CHAT,
@@ -87,6 +96,7 @@ def processes(local: bool, app_port: int, log_dir: Path) -> Iterator[tuple[str, 
         })  # fmt: skip
         if local:
             env["SERVING_LOCAL"] = "true"
+        env.update({k: v.replace("{standin}", standin_url) for k, v in (app_env or {}).items()})
         app = subprocess.Popen([sys.executable, "-m", "agent_jobs.serving"], env=env,
                                stdout=(log_dir / "app.log").open("wb"), stderr=subprocess.STDOUT)  # fmt: skip
         started.append(app)
@@ -234,6 +244,64 @@ def bench(concurrency: Sequence[int], per_client: int) -> None:
     print(f"{'app code (the rest)':<24} {own:>8.2f}")
 
 
+# The app as on Databricks Apps for the telemetry comparison, on and off alike: databricks-sdk authenticated
+# against the stand-in (which then also answers the Zerobus token request and the OTLP exports), the app's
+# service principal's client credentials beside it. Only TELEMETRY_* differs between the runs.
+WORKSPACE_ENV = {
+    "DATABRICKS_HOST": "{standin}", "DATABRICKS_TOKEN": TOKEN, "DATABRICKS_AUTH_TYPE": "pat",
+    "DATABRICKS_CLIENT_ID": "bench-app-sp", "DATABRICKS_CLIENT_SECRET": "bench-app-sp-secret",
+    "DATABRICKS_APP_NAME": "bench-app",
+}  # fmt: skip
+TELEMETRY_ENV = {
+    "TELEMETRY_ENABLED": "true", "TELEMETRY_ENDPOINT": "{standin}", "TELEMETRY_WORKSPACE_ID": "1234567890123456",
+    "TELEMETRY_SPANS_TABLE": "main.agents.agent_otel_spans",
+    "TELEMETRY_METRICS_TABLE": "main.agents.agent_otel_metrics",
+    "TELEMETRY_BATCH_INTERVAL_S": "10", "TELEMETRY_BATCH_SIZE": "1000",
+}  # fmt: skip
+TELEMETRY_RUNS = (("off", None), ("on, sample 0.1", "0.1"), ("on, sample 1", "1"))
+
+
+Row = tuple[str, dict[str, float], dict[str, int]]
+
+
+def telemetry_cost(concurrency: int, per_client: int, rounds: int) -> list[Row]:
+    """Latency at `concurrency` clients with telemetry off, on at the seed's sample rate 0.1, and on for every
+    trace; each variant in `rounds` fresh app processes, alternating, the median of each figure kept (and what
+    the stand-in's Zerobus received, summed)."""
+    results: dict[str, list[dict[str, float]]] = {label: [] for label, _ in TELEMETRY_RUNS}
+    received: dict[str, dict[str, int]] = {label: {} for label, _ in TELEMETRY_RUNS}
+    for _ in range(rounds):
+        for label, rate in TELEMETRY_RUNS:
+            env = dict(WORKSPACE_ENV)
+            if rate is not None:
+                env |= TELEMETRY_ENV | {"TELEMETRY_SAMPLE_RATE": rate}
+            log_dir = Path(tempfile.mkdtemp(prefix="bench-telemetry-"))
+            with processes(False, free_port(), log_dir, env) as (url, standin_url, _):
+                results[label].append(asyncio.run(level(url, concurrency, per_client)))
+                time.sleep(0.5)  # the metrics' and spans' exports in flight
+                counts = httpx.get(f"{standin_url}/standin/otlp", timeout=5).json()
+            for key, value in counts.items():
+                received[label][key] = received[label].get(key, 0) + int(value)
+            shutil.rmtree(log_dir, ignore_errors=True)
+    return [
+        (label, {k: statistics.median(r[k] for r in results[label]) for k in results[label][0]}, received[label])
+        for label, _ in TELEMETRY_RUNS
+    ]
+
+
+def print_telemetry(concurrency: int, rows: list[Row], rounds: int) -> None:
+    print(f"\nTelemetry's cost on the request path, {concurrency} clients (median of {rounds} app processes each; "
+          "OTLP/HTTP to the stand-in's Zerobus, batches of 10 s / 1000 spans):")  # fmt: skip
+    print(f"{'telemetry':<16} {'requests':>8} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'spans received':>15}")
+    base = rows[0][1]
+    for label, r, got in rows:
+        print(f"{label:<16} {r['requests']:>8.0f} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} "
+              f"{got.get('spans', 0):>15}")  # fmt: skip
+    for label, r, _ in rows[1:]:
+        print(f"{label}: p50 {r['p50'] - base['p50']:+.1f} ms, p99 {r['p99'] - base['p99']:+.1f} ms, "
+              f"throughput {100 * (r['rps'] / base['rps'] - 1):+.1f} % against off")  # fmt: skip
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -256,6 +324,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 10, 50])
     parser.add_argument("--requests-per-client", type=int, default=0,
                         help="requests each client sends (default: 200 at 1 client, 20 each beyond)")  # fmt: skip
+    parser.add_argument("--telemetry-clients", type=int, default=50,
+                        help="clients of the telemetry on/off comparison (0: skip it)")  # fmt: skip
+    parser.add_argument("--telemetry-rounds", type=int, default=3, help="app processes per telemetry variant")
     parser.add_argument("--serve", action="store_true", help="run the app against the stand-ins until ^C")
     parser.add_argument("--port", type=int, default=8000, help="the app's port with --serve")
     args = parser.parse_args()
@@ -263,6 +334,10 @@ def main() -> None:
         serve(args.port)
         return
     bench(args.concurrency, args.requests_per_client)
+    if args.telemetry_clients:
+        c = args.telemetry_clients
+        rows = telemetry_cost(c, args.requests_per_client or max(20, 200 // c), args.telemetry_rounds)
+        print_telemetry(c, rows, args.telemetry_rounds)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,10 @@ driven by the app's real clients (httpx, databricks-sdk). Used by the serving te
 - POST /api/2.0/postgres/credentials and /api/2.0/database/credentials: Lakebase OAuth credentials, a new
   token each call, valid for `token_lifetime_s`; `on_token(token)` runs first (the tests make it the
   Postgres role's password, so only the current token logs in);
-- GET /.well-known/databricks-config: what databricks-sdk reads when it starts.
+- GET /.well-known/databricks-config: what databricks-sdk reads when it starts;
+- POST /oidc/v1/token (OAuth client credentials: the app's service principal's token for Zerobus Ingest) and
+  POST /v1/traces, /v1/metrics (Zerobus Ingest's OTLP/HTTP): exports need a token issued here, are decoded and
+  counted (`otlp_counts`, also GET /standin/otlp) and, when recording, kept in `otlp` with their table header.
 
 `python serving_standin.py --port N [--llm-delay-s 0.02]` runs it alone (the benchmark's subprocess).
 """
@@ -32,6 +35,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 from starlette.applications import Starlette
@@ -77,6 +81,10 @@ class WorkspaceStandIn:
             Route("/api/2.0/fs/files/{path:path}", self._download, methods=["GET", "HEAD"]),
             Route("/api/2.0/postgres/credentials", self._postgres_credential, methods=["POST"]),
             Route("/api/2.0/database/credentials", self._database_credential, methods=["POST"]),
+            Route("/oidc/v1/token", self._oauth_token, methods=["POST"]),
+            Route("/v1/traces", self._otlp, methods=["POST"]),
+            Route("/v1/metrics", self._otlp, methods=["POST"]),
+            Route("/standin/otlp", self._otlp_counts, methods=["GET"]),
         ])  # fmt: skip
         self.url = ""
         self._server: uvicorn.Server | None = None
@@ -98,6 +106,9 @@ class WorkspaceStandIn:
         self.tokens: list[str] = []
         self.on_token: Callable[[str], None] | None = None
         self.record = True
+        self.oauth_tokens: set[str] = set()
+        self.otlp: list[dict[str, Any]] = []  # {"path", "table", "items"} per accepted export
+        self.otlp_counts = {"exports": 0, "spans": 0, "data_points": 0, "refused": 0}
 
     # --- lifecycle: a uvicorn server in a thread of the test process
 
@@ -215,6 +226,46 @@ class WorkspaceStandIn:
         self._note(request, body)
         token, expiry = await asyncio.to_thread(self._issue)
         return JSONResponse({"token": token, "expiration_time": expiry})
+
+    async def _oauth_token(self, request: Request) -> Response:
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        self._note(request, form)
+        token = f"zb-{secrets.token_urlsafe(16)}"
+        self.oauth_tokens.add(token)
+        return JSONResponse({"access_token": token, "token_type": "Bearer", "expires_in": self.token_lifetime_s})
+
+    async def _otlp(self, request: Request) -> Response:
+        bearer = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if bearer not in self.oauth_tokens:
+            self.otlp_counts["refused"] += 1
+            return JSONResponse({"error_code": "UNAUTHENTICATED", "message": "no valid token"}, 401)
+        data = await request.body()
+        items, reply = await asyncio.to_thread(self._decode, request.url.path, data)  # off the event loop
+        self.otlp_counts["exports"] += 1
+        if self.record:
+            table = request.headers.get("x-databricks-zerobus-table-name")
+            self.otlp.append({"path": request.url.path, "table": table, "items": items})
+        return Response(reply, media_type="application/x-protobuf")
+
+    def _decode(self, path: str, data: bytes) -> tuple[list[str], bytes]:
+        """The names of the exported spans or metrics, and the OTLP answer."""
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as metrics
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2 as traces
+
+        if path == "/v1/traces":
+            spans = traces.ExportTraceServiceRequest.FromString(data)
+            items = [s.name for rs in spans.resource_spans for ss in rs.scope_spans for s in ss.spans]
+            self.otlp_counts["spans"] += len(items)
+            reply = traces.ExportTraceServiceResponse().SerializeToString()
+        else:
+            points = metrics.ExportMetricsServiceRequest.FromString(data)
+            items = [m.name for rm in points.resource_metrics for sm in rm.scope_metrics for m in sm.metrics]
+            self.otlp_counts["data_points"] += len(items)
+            reply = metrics.ExportMetricsServiceResponse().SerializeToString()
+        return items, reply
+
+    async def _otlp_counts(self, request: Request) -> Response:
+        return JSONResponse(self.otlp_counts)
 
 
 def main() -> None:

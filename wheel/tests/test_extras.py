@@ -6,8 +6,8 @@ Read from the sources, not by importing them: every module of the script's subpa
 so files loaded by path, like the health monitor's models-from-code file, count too) and every shared module
 they import, at any depth, inside functions too (lazy imports run when the command does). Not counted:
 imports under `if TYPE_CHECKING:` (never run) and imports guarded by `except ImportError` (optional by
-construction: the code says what to install when they are missing). A module is attributed to the
-distribution that installs its files (importlib.metadata), so namespace packages (`databricks`,
+construction: the code says what to install when they are missing), agent_jobs modules included. A module is
+attributed to the distribution that installs its files (importlib.metadata), so namespace packages (`databricks`,
 `opentelemetry`) resolve to the right distribution.
 """
 
@@ -138,7 +138,8 @@ def closure(roots: list[str]) -> dict[str, str]:
         for name, optional in imports_of(module):
             top = name.partition(".")[0]
             if top == "agent_jobs":
-                todo.append(next(p for p in _prefixes(name) if p in MODULES))
+                if not optional:  # an ImportError-guarded module is optional too (the serving app's telemetry)
+                    todo.append(next(p for p in _prefixes(name) if p in MODULES))
             elif top not in sys.stdlib_module_names and not optional and top not in RUNTIME_PROVIDED:
                 third_party.setdefault(name, module)
     return third_party
@@ -257,6 +258,7 @@ def test_the_import_reader_sees_lazy_guarded_and_type_only_imports() -> None:
     TYPE_CHECKING one do not, and a namespace package resolves to the distribution that installs it."""
     serving = closure(subpackage_modules("agent_jobs.serving"))
     assert "uvicorn" in serving and "pgserver" not in serving
+    assert not [name for name in serving if name.startswith("opentelemetry.sdk")]  # the telemetry extra, guarded
     telemetry = [name for name, _ in imports_of("agent_jobs.telemetry_otel")]  # pipeline lazily, settings for types
     assert "agent_jobs.telemetry_otel.pipeline.install" in telemetry
     assert not [name for name in telemetry if name.startswith("agent_jobs.telemetry_otel.settings")]

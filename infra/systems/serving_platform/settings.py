@@ -14,9 +14,8 @@ from __future__ import annotations
 from typing import Annotated, Literal, Union
 
 from pydantic import AfterValidator, Field, model_validator
-from pydantic_core import PydanticCustomError
 
-from infra.settings.base import Section
+from infra.settings.base import Section, fail
 from infra.settings.types import (
     Flag,
     FreeText,
@@ -27,6 +26,7 @@ from infra.settings.types import (
     WholeNumber,
     _matching,
 )
+from infra.systems.serving_platform.offline_settings import PromptOptimizerSettings, TelemetrySettings
 
 # Databricks App names: lowercase letters, digits and hyphens (App resource docs), at most 30 characters.
 AppNameSuffix = Annotated[
@@ -68,11 +68,6 @@ SystemModel = Annotated[
 DEV_LLM_ENDPOINT = "databricks-meta-llama-3-3-70b-instruct"
 """The pay-per-token endpoint a development stack queries by default (exists in every workspace with Foundation
 Model APIs; no cost when idle)."""
-
-
-def _fail(field: str, value: object, message: str) -> None:
-    """A rule over several fields, reported against `field` (the same form as infra.settings' rules)."""
-    raise PydanticCustomError("field_rule", message, {"field": field, "value": value})
 
 
 class ProvisionedLlm(Section):
@@ -154,7 +149,7 @@ class MemorySettings(Section):
     @model_validator(mode="after")
     def _limits(self) -> MemorySettings:
         if self.min_cu > self.max_cu:
-            _fail("min_cu", self.min_cu, f"is above max_cu ({self.max_cu}); allowed: min_cu <= max_cu")
+            fail("min_cu", self.min_cu, f"is above max_cu ({self.max_cu}); allowed: min_cu <= max_cu")
         return self
 
     def always_on_for(self, production: bool) -> bool:
@@ -166,6 +161,12 @@ class ServingPlatformSettings(Section):
     endpoints, Lakebase memory and the prompts volume."""
 
     enabled: Flag = Field(False, description="Deploy this system.")
+    telemetry: TelemetrySettings = Field(
+        TelemetrySettings(), description="The offline path: OTLP telemetry into Delta tables, views, the dashboard."
+    )
+    optimizer: PromptOptimizerSettings = Field(
+        PromptOptimizerSettings(), description="The nightly prompt optimisation job (seed 001, 02:00)."
+    )
     app_name_suffix: AppNameSuffix = Field(
         "agent-serving",
         description="The app is named <environment>-<this> (<environment>-<user>-<this> in development mode with "

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_databricks as db
@@ -25,6 +26,7 @@ from infra.systems.serving_platform.llm import ServingLlm, ServingLlmArgs
 from infra.systems.serving_platform.memory import LakebaseMemory, LakebaseMemoryArgs
 from infra.systems.serving_platform.prompts import BasePrompts, BasePromptsArgs, base_prompts
 from infra.systems.serving_platform.settings import ServingPlatformSettings
+from infra.systems.serving_platform.telemetry import TelemetryTables, TelemetryTablesArgs
 
 __all__ = ["PROMPTS_VOLUME_PURPOSE", "PROMPTS_VOLUME_ROLE"]
 
@@ -83,6 +85,8 @@ class ServingPlatformArgs:
     extra_env_from: Mapping[str, str] = field(default_factory=dict)
     """More app variables `valueFrom` a resource key of extra_resources (a secret, say)."""
     extra_resources: Sequence[db.AppResourceArgs] = field(default_factory=tuple)
+    dashboard_name: str = "Agent serving"
+    """The telemetry dashboard's default display name."""
     extras: Sequence[str] = ("serving",)
     """The wheel's extras the app installs (add "telemetry" for the OTLP exporter)."""
 
@@ -156,6 +160,24 @@ class ServingPlatform(pulumi.ComponentResource):
             child,
         )
         role = memory.add_app_role("app-role", app.service_principal_client_id, after=app.app)
+        # The offline path's tables need the App's service principal for their grants; the app's deployment waits
+        # for them, so its first export finds them.
+        telemetry = None
+        if s.telemetry.on:
+            telemetry = TelemetryTables(
+                "telemetry",
+                TelemetryTablesArgs(
+                    settings=s.telemetry,
+                    catalog=args.catalog,
+                    schema=args.schema,
+                    app_principal=app.service_principal_client_id,
+                    dashboard_name=args.dashboard_name,
+                    host=args.host,
+                    protect=args.protect,
+                    wheel_source=args.wheel_source,
+                ),
+                child,
+            )
         deployment = AppDeployment(
             "app-deployment",
             host=args.host,
@@ -164,7 +186,9 @@ class ServingPlatform(pulumi.ComponentResource):
             source_code_path=code.source_code_path,
             content_hash=code.content_hash,
             timeout_seconds=s.deploy_timeout_minutes * 60,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[app, role, prompts, code]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[app, role, prompts, code, *([telemetry] if telemetry else [])]
+            ),
         )
         self.app_name = app.name
         self.app_url = app.url
@@ -175,9 +199,11 @@ class ServingPlatform(pulumi.ComponentResource):
         self.memory_database = memory.database_name
         self.memory_uc_catalog = memory.uc_catalog
         self.deployment_id = deployment.deployment_id
+        self.telemetry_tables = telemetry.tables if telemetry else None
+        self.telemetry_dashboard_url = telemetry.dashboard_url if telemetry else None
         self.register_outputs(self.outputs())
 
-    def outputs(self) -> dict[str, pulumi.Output[str]]:
+    def outputs(self) -> dict[str, Any]:
         """The stack outputs of this system (ARCHITECTURE 3.3), snake_case."""
         return {
             "serving_app_name": self.app_name,
@@ -188,4 +214,10 @@ class ServingPlatform(pulumi.ComponentResource):
             "serving_memory_project": self.memory_project,
             "serving_memory_database": self.memory_database,
             "serving_memory_catalog": self.memory_uc_catalog,
+            **({"telemetry_tables": self.telemetry_tables} if self.telemetry_tables is not None else {}),
+            **(
+                {"telemetry_dashboard_url": self.telemetry_dashboard_url}
+                if self.telemetry_dashboard_url is not None
+                else {}
+            ),
         }

@@ -7,6 +7,11 @@
 
 An invalid setting is one line naming it on stderr and exit status 2. The app runs until stopped (SIGINT or
 SIGTERM, as Databricks Apps stops it), then closes its pool and background tasks; exit status 0.
+
+Telemetry (seed 001's OTEL -> Zerobus -> Delta): with TELEMETRY_ENABLED=true in the environment (the program sets
+the TELEMETRY_* variables in app.yaml), the app's spans and metrics are exported by agent_jobs.telemetry_otel
+(the `telemetry` extra) and flushed, within a bound, when the app stops. A bad TELEMETRY_* value is exit status 2
+like any other setting; telemetry off imports nothing of the OpenTelemetry SDK.
 """
 
 from __future__ import annotations
@@ -14,12 +19,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from agent_jobs import logs
+from agent_jobs.serving import telemetry
 from agent_jobs.serving.settings import SOURCES, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from agent_jobs.telemetry_otel.pipeline import TelemetryHandle
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +85,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agent_jobs.serving.app import create_app
 
     try:
-        app = create_app(settings)
-    except Exception as exc:  # databricks-sdk cannot authenticate, a broken agent module
-        print(f"serving-app: could not build the app: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    # proxy_headers: the Databricks Apps proxy sets X-Forwarded-Proto/-For; the app is reachable only through it.
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level.lower(),
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        access_log=False,
-    )
-    return 0
+        handle = start_telemetry(os.environ)
+    except TelemetryConfigError as exc:
+        print(f"serving-app: {exc}", file=sys.stderr)
+        return 2
+    try:
+        try:
+            app = create_app(settings)
+        except Exception as exc:  # databricks-sdk cannot authenticate, a broken agent module
+            print(f"serving-app: could not build the app: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        if handle is not None:
+            # uvicorn ends a graceful shutdown by re-raising the signal that stopped it, under the handler it found
+            # at start: with the default one the process would die there, before the queued spans are flushed.
+            for stop in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(stop, _stopped)
+        # proxy_headers: the Databricks Apps proxy sets X-Forwarded-Proto/-For; the app is reachable only through it.
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level.lower(),
+            proxy_headers=True,
+            forwarded_allow_ips="*",
+            access_log=False,
+        )
+        return 0
+    finally:
+        if handle is not None:
+            handle.shutdown(timeout_s=TELEMETRY_SHUTDOWN_S)
+            telemetry.use_provider(None)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """The handler uvicorn re-raises its stop signal under, once the app has shut down: return, so that `main`
+    flushes the telemetry and exits 0."""
+
+
+TELEMETRY_SHUTDOWN_S = 5.0  # Databricks Apps waits a little after SIGTERM; a hanging Zerobus must not hold the exit
+
+
+class TelemetryConfigError(Exception):
+    """TELEMETRY_* cannot be used: a bad value (the message names the variable), or the extra is missing."""
+
+
+def start_telemetry(env: Mapping[str, str]) -> TelemetryHandle | None:
+    """Export the app's spans and metrics when TELEMETRY_ENABLED is true (agent_jobs.telemetry_otel); None when
+    off. Without TELEMETRY_ENABLED nothing of the telemetry's environment is read and nothing imported: the
+    `telemetry` extra is installed beside `serving` only where the app exports (`agent_jobs[serving,telemetry]`)."""
+    if not env.get("TELEMETRY_ENABLED"):
+        return None
+    try:
+        from agent_jobs.telemetry_otel.pipeline import install
+        from agent_jobs.telemetry_otel.settings import TelemetrySettings, TelemetrySettingsError
+    except ImportError as exc:
+        raise TelemetryConfigError(
+            f"TELEMETRY_ENABLED is set, but the telemetry extra is not installed: pip install "
+            f"'agent_jobs[serving,telemetry]' ({exc})"
+        ) from None
+    try:
+        settings = TelemetrySettings.from_env(env)
+    except TelemetrySettingsError as exc:
+        raise TelemetryConfigError(str(exc)) from None
+    if not settings.enabled:
+        return None
+    handle = install(settings)
+    telemetry.use_provider(handle.tracer_provider)
+    return handle
