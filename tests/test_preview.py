@@ -288,3 +288,36 @@ def test_mermaid_renders_a_task_dag() -> None:
         "    t0 --> t2",
         "    t1 --> t2",
     ]
+
+
+def test_the_mock_engine_refuses_a_type_it_has_no_outputs_for() -> None:
+    """ARCHITECTURE 3.2: an unknown type is an error naming it, not outputs silently resolved to None."""
+    import pulumi
+
+    from infra.tools.mocks import ROWS
+    from infra.tools.offline import run_program
+
+    def program() -> None:
+        pulumi.CustomResource("databricks:index/notebook:Notebook", "nb", {"path": "/Shared/x"})
+
+    assert "databricks:index/notebook:Notebook" not in ROWS
+    with pytest.raises(Exception, match="no mock outputs for databricks:index/notebook:Notebook"):
+        run_program(program, "agent-platform", "dev", {}, frozenset())
+
+
+def test_every_type_of_the_plans_has_plausible_computed_outputs() -> None:
+    """The outputs the program reads are there: a volume's path, an App's URL and service principal, a Postgres
+    branch's name, a job's URL (every type has its row; the ids are distinct)."""
+    from infra.tools.offline import preview_stack
+
+    plan = preview_stack(ROOT, "prod")[0]
+    ids = [r.id for r in plan.resources if r.custom]
+    assert len(ids) == len(set(ids))
+    assert (
+        plan.outputs["serving_app_url"][0].startswith("https://") and plan.outputs["serving_app_service_principal"][0]
+    )
+    assert (
+        plan.outputs["serving_memory_database"][0].startswith("projects/")
+        and "/branches/" in plan.outputs["serving_memory_database"][0]
+    )
+    assert all(v.startswith("/Volumes/") for v in plan.outputs["volumes"][0].values())

@@ -19,7 +19,6 @@ import hashlib
 import os
 import runpy
 import sys
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ import pulumi
 from pulumi.runtime import settings as runtime_settings
 
 from infra.settings import SECRETS, LoadedSettings, parse_settings
+from infra.tools.mocks import Registration, computed
 from infra.tools.stackfile import StackFileError, read_project, read_stack
 
 __all__ = ["StackFileError", "read_stack_config"]  # StackFileError lives in infra/stackfile.py; kept importable here
@@ -227,67 +227,16 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def _id_and_state(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = unwrap(args.inputs)
-        state = dict(args.inputs)
-        t = args.typ.split(":")[-1]
         if args.typ.startswith("pulumi:providers:"):
             rid = _digest(args.typ, args.name)
             self.hosts[rid] = inputs.get("host", "")
-        elif t == "Catalog":
-            rid = inputs["name"]
-        elif t == "Schema":
-            rid = f"{inputs['catalogName']}.{inputs['name']}"
-        elif t == "Volume":
-            rid = f"{inputs['catalogName']}.{inputs['schemaName']}.{inputs['name']}"
-            state["volumePath"] = f"/Volumes/{inputs['catalogName']}/{inputs['schemaName']}/{inputs['name']}"
-        elif t == "SecretScope":
-            rid = inputs["name"]
-        elif t == "Secret":
-            rid = f"{inputs['scope']}|||{inputs['key']}"
-            state["configReference"] = f"{{{{secrets/{inputs['scope']}/{inputs['key']}}}}}"
-        elif t == "SecretAcl":
-            rid = f"{inputs['scope']}|||{inputs['principal']}"
-        elif t == "Job":
-            rid = args.resource_id or str(int(_digest(args.typ, args.name), 16) % 10**15)
-            host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
-            state["url"] = f"{host}/#job/{rid}"
-        # --- seed 001, the serving platform's online path (infra/systems/serving_platform)
-        elif t == "App":
-            rid = inputs["name"]
-            client_id = str(uuid.UUID(_digest(args.typ, args.name)[:32]))
-            state |= {"url": f"https://{rid}-1234567890123456.aws.databricksapps.com",
-                      "servicePrincipalClientId": client_id, "servicePrincipalName": f"app-{rid[:20]} {rid}",
-                      "servicePrincipalId": int(_digest(args.typ, args.name)[:12], 16) % 10**15,
-                      "appStatus": {"state": "RUNNING"}, "computeStatus": {"state": "ACTIVE"}}  # fmt: skip
-        elif t == "ModelServing":
-            rid = inputs["name"]
-            state |= {"servingEndpointId": _digest(args.typ, args.name)[:32],
-                      "endpointUrl": f"https://workspace.example/serving-endpoints/{rid}/invocations"}  # fmt: skip
-        elif t == "PostgresProject":
-            rid = state["name"] = f"projects/{inputs['projectId']}"
-            state["uid"] = _digest(args.typ, args.name)[:32]
-        elif t in ("PostgresBranch", "PostgresEndpoint", "PostgresDatabase", "PostgresRole"):
-            kind = {"PostgresBranch": "branches", "PostgresEndpoint": "endpoints",
-                    "PostgresDatabase": "databases", "PostgresRole": "roles"}[t]  # fmt: skip
-            key = t.removeprefix("Postgres").lower() + "Id"
-            rid = state["name"] = f"{inputs['parent']}/{kind}/{inputs[key]}"
-        elif t == "PostgresCatalog":
-            rid = state["name"] = f"catalogs/{inputs['catalogId']}"
-        elif t == "WorkspaceFile":
-            rid = inputs["path"]
-            state |= {"workspacePath": f"/Workspace{rid}", "objectId": int(_digest(args.typ, args.name)[:12], 16),
-                      "url": f"https://workspace.example/#workspace{rid}"}  # fmt: skip
-        # --- seed 001, the serving platform's offline path: telemetry tables and views, dashboard
-        elif t == "SqlTable":
-            rid = f"{inputs['catalogName']}.{inputs['schemaName']}.{inputs['name']}"
-            state["tableId"] = _digest(args.typ, rid)[:32]
-        elif t == "Dashboard":
-            rid = _digest(args.typ, args.name)[:32]
-            state["dashboardId"] = rid
-            state["path"] = f"{inputs['parentPath']}/{inputs['displayName']}.lvdash.json"
-        else:
-            rid = f"{t.lower()}-{_digest(args.typ, args.name)[:12]}"
+            return rid, dict(args.inputs)
+        host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
+        rid, extra = computed(Registration(args.typ, args.name, inputs, host))
+        if args.typ == "databricks:index/job:Job" and args.resource_id:  # an adopted job keeps its id and URL
+            rid, extra = args.resource_id, {"url": f"{host}/#job/{args.resource_id}"}
         # An imported resource (ResourceOptions.import_) keeps the id it has in the workspace.
-        return args.resource_id or rid, state
+        return args.resource_id or rid, {**args.inputs, **extra}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         self.calls.append(args)

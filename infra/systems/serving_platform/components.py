@@ -53,7 +53,7 @@ def build(ctx: SystemContext) -> SystemResult:
                 prompts_volume_path=ctx.volume_paths[PROMPTS_VOLUME_ROLE],
                 serving_endpoint=platform.endpoint_name,
                 experiment_path=sp.optimizer.experiment_path
-                or naming.experiment_path(s, ctx.project, "prompt-optimizer"),
+                or naming.experiment_path(s, ctx.project, "serving/prompt-optimizer"),
                 protect=s.protect_data,
                 wheel_source=ctx.wheel.source,
             ),

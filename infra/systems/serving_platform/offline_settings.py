@@ -213,7 +213,8 @@ class PromptOptimizerSettings(Section):
     experiment_path: WorkspacePath | None = Field(
         None,
         description="MLflow experiment (created by this stack) the runs log to. Default: "
-        "/Shared/<project>/<environment>[-<user>]/prompt-optimizer.",
+        "/Shared/<project>/<environment>[-<user>]/serving/prompt-optimizer (its own folder: the health monitor's "
+        "experiment folder is another resource's).",
     )
     timeout_minutes: WholeNumber = Field(
         180, ge=10, le=1440, description="Longest run, in minutes (the seed expects 30 to 60)."
