@@ -75,9 +75,9 @@ class FakeEndpoints:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_store: str) -> Iterator[MlflowClient]:
     monkeypatch.chdir(tmp_path)  # artifacts under tmp_path
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = fresh_store
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment(experiment_id="0")  # not the previous test's active experiment (another store)
