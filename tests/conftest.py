@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import pulumi
 import pulumi_databricks as db
 import pytest
 
-from infra.offline import Plan, run_program
+from infra.offline import Plan, preview_stack, run_program
 from infra.settings import LoadedSettings, parse_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,18 +49,53 @@ def parse(overrides: dict[str, Any] | None = None, secret_keys: tuple[str, ...] 
 SECRETS = {"eval_agent_databricks_token": "tok-value-123", "rlm_google_api_key": "key-value-456"}
 
 
+# Plans are shared within a session (each xdist worker has its own): the same program with the same config
+# records the same plan, so it runs once. Every caller gets a deep copy, which a test may change.
+_STACKS: dict[str, tuple[Plan, LoadedSettings]] = {}
+_PROGRAMS: dict[str, Plan] = {}
+
+
+def stack_preview(stack: str, *, cached: bool = True) -> tuple[Plan, LoadedSettings]:
+    """`preview_stack(ROOT, stack)` of a committed stack file (its plan and settings), run once per session;
+    `cached=False` runs the program afresh (for a test about running it)."""
+    if not cached:
+        return preview_stack(ROOT, stack)
+    if stack not in _STACKS:
+        _STACKS[stack] = preview_stack(ROOT, stack)
+    return copy.deepcopy(_STACKS[stack])
+
+
+def stack_plan(stack: str, *, cached: bool = True) -> Plan:
+    """The plan of `stack_preview`."""
+    return stack_preview(stack, cached=cached)[0]
+
+
 def program_plan(
     overrides: dict[str, Any] | None = None,
     wheel_source: Path | None = None,
     cache: Path | None = None,
     secrets: dict[str, str] | None = None,
+    *,
+    cached: bool = True,
 ) -> Plan:
     """The whole program (as __main__.py runs it, secrets set) with this config and, optionally, another
-    wheel source."""
+    wheel source. Run once per session for each config (a deep copy each time) unless `cached=False` or
+    another wheel source is given (whose files a test changes)."""
+    secrets = SECRETS if secrets is None else secrets
+    if not cached or wheel_source is not None:
+        return _program_plan(overrides, wheel_source, cache, secrets)
+    key = json.dumps([overrides, secrets], sort_keys=True, default=str)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _program_plan(overrides, None, None, secrets)
+    return copy.deepcopy(_PROGRAMS[key])
+
+
+def _program_plan(
+    overrides: dict[str, Any] | None, wheel_source: Path | None, cache: Path | None, secrets: dict[str, str]
+) -> Plan:
     from infra import platform
     from infra.settings import secret_values
 
-    secrets = SECRETS if secrets is None else secrets
     config = raw_config(overrides, **secrets)
     secret_keys = frozenset(f"{PROJECT}:{k}" for k in secrets)
 

@@ -21,11 +21,11 @@ import yaml
 
 from infra import policy as rules
 from infra.__main__ import main
-from infra.offline import SECRET_SIG, Plan, Recorded, preview_stack, read_stack_config, unwrap
+from infra.offline import SECRET_SIG, Plan, Recorded, read_stack_config, unwrap
 from infra.policy import Violation, check, check_plan, looks_secret, plan_wheels_volume, stack_facts
 from infra.settings import WheelSettings
 from inprocess import Result, call
-from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan
+from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan, stack_preview
 
 STACKS = ("dev", "prod")
 DAPI = "dapi" + "0123456789abcdef" * 2
@@ -38,7 +38,7 @@ def plans() -> dict[str, tuple[Plan, bool]]:
     """Each committed stack's offline plan and whether it is production."""
     out = {}
     for stack in STACKS:
-        plan, loaded = preview_stack(ROOT, stack)
+        plan, loaded = stack_preview(stack)
         out[stack] = (plan, loaded.settings.production)
     return out
 
