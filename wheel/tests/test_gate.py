@@ -90,7 +90,11 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_store: str) 
 def log_version(answer: str) -> str:
     with mlflow.start_run(run_name="log"):
         info = mlflow.pyfunc.log_model(
-            name="agent", python_model="canned.py", model_config={"answer": answer}, registered_model_name=MODEL
+            name="agent",
+            python_model="canned.py",
+            model_config={"answer": answer},
+            registered_model_name=MODEL,
+            pip_requirements=["mlflow-skinny"],  # given: MLflow would infer them in a subprocess (seconds) per version
         )
     return str(info.registered_model_version)
 

@@ -336,6 +336,7 @@ def load_row(row: list[Any]) -> Any:
     return Example(row[0], row[1], row[2])
 
 
+@pytest.mark.xdist_group("spark")  # the local Spark of this worker
 def test_the_jobs_spark_reads_the_table_and_a_table_without_history_is_identified_by_its_rows(tmp_path: Path) -> None:
     """Without a warehouse the job's Spark session reads the table (real local Spark SQL); a table that is not
     Delta (no DESCRIBE HISTORY) is still usable and is identified by the rows' SHA-256, which does not depend

@@ -23,7 +23,9 @@ from agent_jobs.wheelhouse.verify import import_on_workers, install, ship, verif
 from agent_jobs.wheelhouse.wheels import Target
 
 pytest_plugins = ["wheelhouse_fixtures"]
-pytestmark = pytest.mark.usefixtures("isolated_imports")
+# Spark and the processed wheelhouses: one xdist worker runs this group (--dist loadgroup), so one JVM starts
+# and the fixtures are processed once.
+pytestmark = [pytest.mark.usefixtures("isolated_imports"), pytest.mark.xdist_group("spark")]
 
 TASKS = 2
 
