@@ -59,8 +59,18 @@ def _migrate(root: Path) -> Path:
 @pytest.fixture(scope="session")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty sqlite tracking and registry store with MLflow's migrations applied (seconds): made once per
-    session (per xdist worker), copied by `fresh_store`."""
-    return _migrate(tmp_path_factory.mktemp("mlflow-template"))
+    session, by whichever xdist worker needs it first (the others wait for it), copied by `fresh_store`."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the session's directory, above each worker's own
+    template = shared / "mlflow-template"
+    with FileLock(str(shared / "mlflow-template.lock")):
+        if not (template / "mlflow.db").exists():
+            template.mkdir(exist_ok=True)
+            _migrate(template)
+    return template / "mlflow.db"
 
 
 def copy_store(template: Path, directory: Path) -> str:

@@ -19,6 +19,9 @@ from agent_jobs.prompt_optimizer.data import Columns, SparkReader, WarehouseRead
 from agent_jobs.prompt_optimizer.optimize import Endpoint, check_endpoint, language_model
 from conftest import Store
 
+# Its Spark test: one xdist worker runs this group (--dist loadgroup, tests/conftest.py), so one JVM starts.
+pytestmark = pytest.mark.xdist_group("spark")
+
 TABLE = "main.agents.prompt_training"
 TOKEN = "dapi-optimizer-token"
 COLUMNS = ["agent_name", "input", "expected", "note"]
@@ -336,7 +339,6 @@ def load_row(row: list[Any]) -> Any:
     return Example(row[0], row[1], row[2])
 
 
-@pytest.mark.xdist_group("spark")  # the local Spark of this worker
 def test_the_jobs_spark_reads_the_table_and_a_table_without_history_is_identified_by_its_rows(tmp_path: Path) -> None:
     """Without a warehouse the job's Spark session reads the table (real local Spark SQL); a table that is not
     Delta (no DESCRIBE HISTORY) is still usable and is identified by the rows' SHA-256, which does not depend
