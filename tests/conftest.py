@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import functools
 import json
@@ -58,6 +59,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return _xdist_group(nodeid.split("::", 1)[0]) or nodeid
 
     return GroupScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def pulumi_event_loop() -> None:
+    """Pulumi's engine (the mocks too) runs on the thread's current event loop, which asyncio.run() in a test
+    of the wheel that ran earlier on the same worker leaves unset: give the thread one when it has none."""
+    try:
+        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def raw_config(overrides: dict[str, Any] | None = None, **secrets: str) -> dict[str, str]:

@@ -31,7 +31,7 @@ TASKS = 2
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local[2] Spark for the session (the JVM takes seconds to start); workers run this Python."""
     from pyspark.sql import SparkSession
 
@@ -45,6 +45,7 @@ def spark() -> Iterator[Any]:
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.sql.shuffle.partitions", str(TASKS))
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))  # not in the cwd
             .getOrCreate()
         )
         session.sparkContext.setLogLevel("ERROR")
