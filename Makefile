@@ -5,7 +5,12 @@ BIN := $(VENV)/bin
 STACK ?= dev
 STAMP := $(VENV)/.installed
 
-.PHONY: install preview test lint clean
+# The tests run on this many pytest-xdist workers; --dist loadgroup keeps a group (xdist_group: one Spark, one
+# PostgreSQL) on one worker.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
+
+.PHONY: install preview test lint clean bench coverage
 
 install: $(STAMP)
 
@@ -30,10 +35,21 @@ lint: install
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/actionlint
 
 test: install lint
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_PARALLEL)
+
+# The wall time of `make test` and of a bare `python -c "import pulumi_databricks"`, and their ratio.
+bench: install
+	$(BIN)/python bench/suite.py
+
+# Line coverage of infra/, wheel/src and policy/ by the whole suite, subprocesses included; prints the total.
+coverage: install
+	rm -f .coverage .coverage.*
+	$(BIN)/coverage run -m pytest $(PYTEST_PARALLEL)
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report | tail -1
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .wheel-cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .wheel-cache .coverage .coverage.*
 
 # The serving app's benchmark (seed 001): the app under uvicorn, stand-ins of the serving endpoints (the LLM a
 # fixed 20 ms), a real PostgreSQL with pgvector; req/s and p50/p99 of POST /api/execute at 1, 10, 50 clients.

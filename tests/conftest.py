@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import functools
 import json
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +17,7 @@ import pulumi_databricks as db
 import pytest
 
 from infra.settings import LoadedSettings, parse_settings
-from infra.tools.offline import Plan, run_program
+from infra.tools.offline import Plan, preview_stack, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wheel's local stand-in for Databricks APIs serves these tests too (`from standin import StandIn`).
@@ -28,6 +32,45 @@ BASE: dict[str, Any] = {
     "schema": {"name": "agents_dev"},
     "health_monitor": {"schema": {"name": "health_monitor_agent_dev"}},
 }
+
+
+_GROUP = re.compile(r"""^pytestmark = .*pytest\.mark\.xdist_group\("(\w+)"\)""", re.MULTILINE)
+
+
+@functools.cache
+def _xdist_group(path: str) -> str | None:
+    """The xdist_group a test file's `pytestmark` names, if any."""
+    file = ROOT / path
+    found = _GROUP.search(file.read_text()) if file.suffix == ".py" and file.is_file() else None
+    return found[1] if found else None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` that works with pytest 9: pytest-xdist 3.8 marks a test's group by rewriting
+    `Item._nodeid`, which pytest 9 no longer reads, so every group was spread over the workers (two JVMs, two
+    PostgreSQL servers). Here the test files whose `pytestmark` names an xdist_group run on one worker per
+    group, and every other test is scheduled on its own, as `--dist load` does."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_group(nodeid.split("::", 1)[0]) or nodeid
+
+    return GroupScheduling(config, log)
+
+
+@pytest.fixture(autouse=True)
+def pulumi_event_loop() -> None:
+    """Pulumi's engine (the mocks too) runs on the thread's current event loop, which asyncio.run() in a test
+    of the wheel that ran earlier on the same worker leaves unset: give the thread one when it has none."""
+    try:
+        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
+            return
+    except RuntimeError:
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def raw_config(overrides: dict[str, Any] | None = None, **secrets: str) -> dict[str, str]:
@@ -48,18 +91,53 @@ def parse(overrides: dict[str, Any] | None = None, secret_keys: tuple[str, ...] 
 SECRETS = {"eval_agent_databricks_token": "tok-value-123", "rlm_google_api_key": "key-value-456"}
 
 
+# Plans are shared within a session (each xdist worker has its own): the same program with the same config
+# records the same plan, so it runs once. Every caller gets a deep copy, which a test may change.
+_STACKS: dict[str, tuple[Plan, LoadedSettings]] = {}
+_PROGRAMS: dict[str, Plan] = {}
+
+
+def stack_preview(stack: str, *, cached: bool = True) -> tuple[Plan, LoadedSettings]:
+    """`preview_stack(ROOT, stack)` of a committed stack file (its plan and settings), run once per session;
+    `cached=False` runs the program afresh (for a test about running it)."""
+    if not cached:
+        return preview_stack(ROOT, stack)
+    if stack not in _STACKS:
+        _STACKS[stack] = preview_stack(ROOT, stack)
+    return copy.deepcopy(_STACKS[stack])
+
+
+def stack_plan(stack: str, *, cached: bool = True) -> Plan:
+    """The plan of `stack_preview`."""
+    return stack_preview(stack, cached=cached)[0]
+
+
 def program_plan(
     overrides: dict[str, Any] | None = None,
     wheel_source: Path | None = None,
     cache: Path | None = None,
     secrets: dict[str, str] | None = None,
+    *,
+    cached: bool = True,
 ) -> Plan:
     """The whole program (as __main__.py runs it, secrets set) with this config and, optionally, another
-    wheel source."""
+    wheel source. Run once per session for each config (a deep copy each time) unless `cached=False` or
+    another wheel source is given (whose files a test changes)."""
+    secrets = SECRETS if secrets is None else secrets
+    if not cached or wheel_source is not None:
+        return _program_plan(overrides, wheel_source, cache, secrets)
+    key = json.dumps([overrides, secrets], sort_keys=True, default=str)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = _program_plan(overrides, None, None, secrets)
+    return copy.deepcopy(_PROGRAMS[key])
+
+
+def _program_plan(
+    overrides: dict[str, Any] | None, wheel_source: Path | None, cache: Path | None, secrets: dict[str, str]
+) -> Plan:
     from infra import platform
     from infra.settings import secret_values
 
-    secrets = SECRETS if secrets is None else secrets
     config = raw_config(overrides, **secrets)
     secret_keys = frozenset(f"{PROJECT}:{k}" for k in secrets)
 

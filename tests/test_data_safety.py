@@ -11,9 +11,9 @@ import pytest
 
 from infra.platform import prerequisites
 from infra.tools.cli import main
-from infra.tools.offline import Plan, preview_stack, unwrap
+from infra.tools.offline import Plan, unwrap
 from policy.rules import DATA_TYPES, PATHS, PROTECTED, check_plan, path_problem
-from tests.conftest import BASE, ROOT, parse, program_plan
+from tests.conftest import BASE, ROOT, parse, program_plan, stack_plan
 
 STACKS = ("dev", "prod")
 SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"
@@ -21,7 +21,7 @@ SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"
 
 @pytest.fixture(scope="module")
 def stacks() -> dict[str, Plan]:
-    return {stack: preview_stack(ROOT, stack)[0] for stack in STACKS}
+    return {stack: stack_plan(stack) for stack in STACKS}
 
 
 @pytest.fixture(scope="module")

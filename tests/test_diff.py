@@ -25,7 +25,7 @@ from infra.tools.diff import FORCE_NEW, IDENTITY, NAME_WIDTH, RENAMED_IN_PLACE, 
 from infra.tools.offline import preview_stack
 from infra.tools.preview import plan_document, to_json
 from policy.rules import DATA_TYPES
-from tests.conftest import ROOT, program_plan
+from tests.conftest import ROOT, program_plan, stack_preview
 
 Doc = dict[str, Any]
 CIPHERTEXTS = ("v1:q2Vt0f8nXk1=:Zm9vYmFyY2lwaGVydGV4dG9uZQ==", "v1:Jw5cR0c2mVo=:YmF6cXV4Y2lwaGVydGV4dHR3bw==")
@@ -65,7 +65,7 @@ def without_evaluation() -> Doc:
     tasks = tuple(t for t in health_monitor.SETUP_TASKS if t.key != "run_evaluation")
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(health_monitor, "SETUP_TASKS", tasks)
-        return plan_document(program_plan())
+        return plan_document(program_plan(cached=False))  # another program: not the shared plan
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +156,7 @@ def test_a_rotated_secret_shows_as_changed_and_stays_masked(rotated: tuple[str, 
 
 def test_identical_plans_have_no_changes(full: Doc) -> None:
     """Two renders of the same program and config are byte-identical, and their diff says so in one line."""
-    again = plan_document(program_plan())
+    again = plan_document(program_plan(cached=False))
     assert json.dumps(again) == json.dumps(full)
     assert diff_documents(full, again) == (
         "### Offline preview diff: agent-platform / test\n\n"
@@ -321,7 +321,7 @@ def test_every_type_the_program_creates_is_in_the_force_new_table() -> None:
     only known types."""
     types = set(DATA_TYPES)
     for stack in ("dev", "prod"):
-        plan, _ = preview_stack(ROOT, stack)
+        plan, _ = stack_preview(stack)
         types |= {r.type for r in plan.resources if r.custom and not r.type.startswith("pulumi:providers:")}
     assert types <= FORCE_NEW.keys(), sorted(types - FORCE_NEW.keys())
     assert IDENTITY.keys() <= FORCE_NEW.keys() and RENAMED_IN_PLACE.keys() <= FORCE_NEW.keys()

@@ -11,8 +11,8 @@ import pytest
 from databricks.bundles.jobs import Job as BundleJob
 
 from infra.components.wheel import SOURCE, build_wheel, extra_requirements
-from infra.tools.offline import Plan, preview_stack, unwrap
-from tests.conftest import ROOT, SECRETS, STACK_FILES, program_plan
+from infra.tools.offline import Plan, unwrap
+from tests.conftest import ROOT, SECRETS, STACK_FILES, program_plan, stack_plan
 from tests.jobs_api import job_api_shape
 
 SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"
@@ -25,7 +25,7 @@ def task_of(plan: Plan) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    return preview_stack(ROOT, "dev")[0]
+    return stack_plan("dev")
 
 
 def test_job_runs_the_uploaded_wheel(dev: Plan) -> None:
@@ -157,7 +157,7 @@ def test_no_wheel_when_no_job_runs_it() -> None:
 @pytest.mark.parametrize("stack_file", STACK_FILES)
 def test_every_job_parses_with_the_strict_bundles_model(stack_file: str) -> None:
     """Field names and enums are checked against Databricks' own job model, not only ours."""
-    plan = preview_stack(ROOT, stack_file.removeprefix("Pulumi.").removesuffix(".yaml"))[0]
+    plan = stack_plan(stack_file.removeprefix("Pulumi.").removesuffix(".yaml"))
     jobs = plan.all("Job")
     assert jobs
     for job in jobs:

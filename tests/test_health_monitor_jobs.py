@@ -11,8 +11,8 @@ import pytest
 
 from infra.components.wheel import SOURCE, extra_requirements
 from infra.systems.health_monitor.settings import SEED_THRESHOLDS
-from infra.tools.offline import Plan, preview_stack, unwrap
-from tests.conftest import ROOT, program_plan
+from infra.tools.offline import Plan, unwrap
+from tests.conftest import program_plan, stack_plan
 
 # The seed's DAG (agent_setup_job.yml), as (upstream, downstream) pairs.
 SEED_EDGES = {
@@ -51,12 +51,12 @@ def options(task: dict[str, Any]) -> tuple[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    return preview_stack(ROOT, "dev")[0]
+    return stack_plan("dev")
 
 
 @pytest.fixture(scope="module")
 def prod() -> Plan:
-    return preview_stack(ROOT, "prod")[0]
+    return stack_plan("prod")
 
 
 def test_setup_job_has_exactly_the_seeds_task_graph(dev: Plan) -> None:
@@ -199,7 +199,7 @@ def test_the_experiments_folder_is_created_before_it(dev: Plan) -> None:
     assert folder.inputs["path"] == "/Shared/agent-platform/dev" and folder.retain_on_delete
     experiment = dev.one("MlflowExperiment", "health-monitor-experiment")
     assert experiment.inputs["name"] == "/Shared/agent-platform/dev/health-monitor"
-    # (the experiment's depends_on on the folder is not visible to the mock engine)
+    assert f"{folder.type}::{folder.name}" in experiment.depends_on  # the engine creates the folder first
 
 
 def test_disabled_health_monitor_creates_nothing_of_it() -> None:
@@ -217,15 +217,17 @@ def test_disabled_health_monitor_creates_nothing_of_it() -> None:
 
 
 def test_stack_config_and_wheel_agree_on_scorers_and_metrics() -> None:
-    """A scorer the stack file may name is one the wheel can build, and every seed threshold resolves to a
-    metric name the wheel's gate looks for."""
+    """A scorer the stack file may name is one the wheel can build, and every seed threshold names a metric one
+    of the seed's scorers produces ('<scorer name>/mean', under one of the names the wheel's gate looks for)."""
     from agent_jobs.health_monitor.evaluation import candidates
-    from agent_jobs.health_monitor.scorers import SCORERS
+    from agent_jobs.health_monitor.scorers import SCORERS, build_scorers
     from infra.systems.health_monitor.settings import SEED_SCORERS
 
     assert set(SEED_SCORERS) == set(SCORERS)
-    for metric in SEED_THRESHOLDS:
-        assert metric in candidates(metric)
+    produced = {f"{scorer.name}/mean" for scorer in build_scorers(SEED_SCORERS, judge_model="databricks")}
+    assert {metric: sorted(produced & set(candidates(metric))) for metric in SEED_THRESHOLDS} == {
+        metric: [metric] for metric in SEED_THRESHOLDS
+    }
 
 
 @pytest.mark.parametrize("stack", ["dev", "prod"])
@@ -234,7 +236,7 @@ def test_every_task_passes_what_the_wheels_cli_accepts(stack: str) -> None:
     every required one is passed (job parameters replaced by their defaults, as a manual run does)."""
     from agent_jobs.health_monitor.cli import parser
 
-    plan = preview_stack(ROOT, stack)[0]
+    plan = stack_plan(stack)
     for name in ("health-monitor-setup", "health-monitor-deployment"):
         job = unwrap(plan.one("Job", name).inputs)
         defaults = {p["name"]: p["default"] for p in job.get("parameters") or []}

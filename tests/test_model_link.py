@@ -11,9 +11,10 @@ import pytest
 
 from infra.systems.health_monitor import model_link
 from infra.systems.health_monitor.model_link import GET, UPDATE, RegistryError, _LinkProvider
-from infra.tools.offline import preview_stack, unwrap
+from infra.tools.offline import unwrap
 from standin import TOKEN, StandIn
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stack_plan
+from tests.workspace_standin import FakeClock
 
 MODEL = "main.health_monitor_agent_dev.health_monitor_agent"
 
@@ -108,7 +109,7 @@ def test_the_serialized_provider_loads_where_pulumi_runs_it() -> None:
     import subprocess
     import sys
 
-    plan = preview_stack(ROOT, "dev")[0]
+    plan = stack_plan("dev")
     serialized = unwrap(plan.one("Resource", "health-monitor-deployment-link").inputs)["__provider"]
     code = (
         "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
@@ -131,12 +132,18 @@ def test_a_missing_model_or_refused_token_is_a_clear_error(registry: tuple[Stand
 def test_an_unreachable_registry_is_a_clear_error(
     registry: tuple[StandIn, UcRegistry], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(model_link, "RETRY_SECONDS", 1)  # the SDK retries a refused connection until then
+    """The SDK retries a refused connection until RETRY_SECONDS (on a fake clock: no test waits), then the error
+    names the model, the host and what to check."""
+    fake = FakeClock()
+    monkeypatch.setattr("databricks.sdk.clock.RealClock.time", lambda _: fake.time())
+    monkeypatch.setattr("databricks.sdk.clock.RealClock.sleep", lambda _, s: fake.sleep(s))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         host = f"http://127.0.0.1:{s.getsockname()[1]}"
     with pytest.raises(RegistryError, match=f"registered model {MODEL} at {host}: .*workspace.host"):
         _LinkProvider().create(props(host))
+    # the call's retries, and the SDK's own ones for the host's metadata first: each given up on at RETRY_SECONDS
+    assert len(fake.sleeps) >= 3 and model_link.RETRY_SECONDS <= sum(fake.sleeps) <= 2 * (model_link.RETRY_SECONDS + 11)
 
 
 def test_the_request_is_the_one_mlflows_client_sends(

@@ -20,10 +20,12 @@ import pytest
 import yaml
 
 from infra.settings import WheelSettings
+from infra.tools.cli import main
 from infra.tools.offline import SECRET_SIG, Plan, Recorded, preview_stack, read_stack_config, unwrap
+from inprocess import Result, call
 from policy import rules
 from policy.rules import Violation, check, check_plan, looks_secret, plan_wheels_volume, stack_facts
-from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan
+from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan, stack_preview
 
 STACKS = ("dev", "prod")
 DAPI = "dapi" + "0123456789abcdef" * 2
@@ -36,7 +38,7 @@ def plans() -> dict[str, tuple[Plan, bool]]:
     """Each committed stack's offline plan and whether it is production."""
     out = {}
     for stack in STACKS:
-        plan, loaded = preview_stack(ROOT, stack)
+        plan, loaded = stack_preview(stack)
         out[stack] = (plan, loaded.settings.production)
     return out
 
@@ -328,10 +330,9 @@ def test_wheels_volume_falls_back_to_the_volumes_output(prod: Plan) -> None:
 # --- python -m infra preview
 
 
-def preview(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", "preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def preview(*args: str) -> Result:
+    """`python -m infra preview ARGS` in this process: exit status, stdout, stderr."""
+    return call(main, ["preview", *args], cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -345,8 +346,12 @@ def bad_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_strict_exits_3_on_a_violation(bad_stack: Path) -> None:
-    """--strict: the document is still written, every violation listed in it, and the exit status is 3."""
-    first = preview("--stack", "tmp", "--config-file", str(bad_stack), "--json", "--strict")
+    """--strict: the document is still written, every violation listed in it, and the exit status is 3 (of a real
+    `python -m infra` process; the second run, in this process, prints the same bytes)."""
+    first = subprocess.run(
+        [sys.executable, "-m", "infra", "preview", "--stack", "tmp", "--config-file", str(bad_stack), "--json", "--strict"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
     assert first.returncode == 3, first.stderr
     assert "policy violation(s) (--strict)" in first.stderr and "plain-value-123" not in first.stderr
     doc = json.loads(first.stdout)
@@ -355,7 +360,7 @@ def test_strict_exits_3_on_a_violation(bad_stack: Path) -> None:
     assert doc["violations"] and {v["rule"] for v in doc["violations"]} == {rules.NO_SECRETS}
     assert all(list(v) == ["rule", "resource_type", "name", "message"] for v in doc["violations"])
     again = preview("--stack", "tmp", "--config-file", str(bad_stack), "--json", "--strict")
-    assert again.stdout == first.stdout  # byte-identical, violations included
+    assert again.returncode == 3 and again.stdout == first.stdout  # byte-identical, violations included
 
 
 def test_without_strict_violations_are_listed_and_exit_0(bad_stack: Path) -> None:

@@ -1,8 +1,10 @@
-"""The offline preview CLI, run as users run it: `python -m infra preview --stack NAME [--json]`."""
+"""The offline preview CLI as users run it, `python -m infra preview --stack NAME [--json]`: called in this
+process (`main(argv)`, what `python -m infra` calls), and once as a real `python -m infra` process."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,23 +14,23 @@ import yaml
 
 from infra.tools.cli import main
 from infra.tools.preview import mermaid
+from inprocess import Result, call
 from tests.conftest import ROOT, STACK_FILES
 
 STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]
 
 
-def preview(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "infra", "preview", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def preview(*args: str) -> Result:
+    """`python -m infra preview ARGS` in this process: exit status, stdout, stderr."""
+    return call(main, ["preview", *args], cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
-def prod_json() -> subprocess.CompletedProcess[str]:
+def prod_json() -> Result:
     return preview("--stack", "prod", "--json")
 
 
-def test_json_shape(prod_json: subprocess.CompletedProcess[str]) -> None:
+def test_json_shape(prod_json: Result) -> None:
     """The document has exactly the contract's keys, resources sorted, custom resources with distinct ids."""
     assert prod_json.returncode == 0, prod_json.stderr
     doc = json.loads(prod_json.stdout)
@@ -46,9 +48,14 @@ def test_json_shape(prod_json: subprocess.CompletedProcess[str]) -> None:
     assert set(doc["outputs"]) >= {"catalog", "schema", "volumes", "secret_scope"}
 
 
-def test_json_is_byte_identical_across_runs(prod_json: subprocess.CompletedProcess[str]) -> None:
-    """Two runs of the same inputs give the same bytes, so plans can be diffed and hashed."""
-    again = preview("--stack", "prod", "--json")
+def test_json_is_byte_identical_across_runs(prod_json: Result) -> None:
+    """Two runs of the same inputs give the same bytes, so plans can be diffed and hashed: a real
+    `python -m infra` process (its own hash seed, nothing cached) prints what this process printed."""
+    again = subprocess.run(
+        [sys.executable, "-m", "infra", "preview", "--stack", "prod", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONHASHSEED": "random"},
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
     assert again.stdout == prod_json.stdout
 
 

@@ -8,15 +8,15 @@ import re
 import pytest
 
 from infra.settings import SettingsError
-from infra.tools.offline import Plan, preview_stack, read_stack_config, unwrap
-from tests.conftest import ROOT, parse
+from infra.tools.offline import Plan, read_stack_config, unwrap
+from tests.conftest import ROOT, parse, stack_plan
 
 SP = "6f1c2a4e-0b7d-4c1e-9a53-2f8e7d6c5b4a"
 
 
 @pytest.fixture(scope="module")
 def prod() -> Plan:
-    return preview_stack(ROOT, "prod")[0]
+    return stack_plan("prod")
 
 
 def test_every_prod_job_runs_as_the_service_principal_and_reports_failures(prod: Plan) -> None:
@@ -92,7 +92,7 @@ def test_every_value_to_replace_before_the_first_deploy_is_listed_in_one_place()
 def test_prod_has_its_own_compute() -> None:
     """A cluster id belongs to one workspace: no stack reuses another stack's cluster id (prod runs seed 003's
     jobs on serverless, so its plan names no cluster at all)."""
-    plan = preview_stack(ROOT, "prod")[0]
+    plan = stack_plan("prod")
     assert not [t for j in plan.all("Job") for t in unwrap(j.inputs)["tasks"] if "existingClusterId" in t]
     ids: dict[str, str] = {}
     for stack_file in sorted(ROOT.glob("Pulumi.*.yaml")):

@@ -9,14 +9,14 @@ import pulumi
 import pytest
 
 from infra.tools.offline import Plan, preview_stack, run_program, unwrap
-from tests.conftest import PROJECT, ROOT, STACK_FILES, raw_config
+from tests.conftest import PROJECT, ROOT, STACK_FILES, raw_config, stack_preview
 
 STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]
 
 
 @pytest.fixture(scope="module", params=STACKS)
 def plan(request: pytest.FixtureRequest) -> Plan:
-    result, _ = preview_stack(ROOT, request.param)
+    result, _ = stack_preview(request.param)
     return result
 
 
@@ -76,7 +76,7 @@ def test_seed_secrets_are_in_their_seed_scopes(plan: Plan) -> None:
 
 def test_prod_job_identity_can_read_scopes_and_use_schemas() -> None:
     """In prod the service principal the jobs run as gets READ on each scope and its privileges on the data."""
-    plan, loaded = preview_stack(ROOT, "prod")
+    plan, loaded = stack_preview("prod")
     sp = loaded.settings.deployment.run_as
     assert {a.inputs["scope"] for a in plan.all("SecretAcl") if a.inputs["principal"] == sp} == {
         "mlflow-eval",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from infra.components.wheel import SOURCE, extra_requirements
-from infra.tools.offline import Plan, preview_stack, unwrap
-from tests.conftest import ROOT, SECRETS, program_plan
+from infra.tools.offline import Plan, unwrap
+from tests.conftest import ROOT, SECRETS, program_plan, stack_plan
 
 
 def options(job: dict[str, Any]) -> dict[str, str]:
@@ -20,7 +20,7 @@ def options(job: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def dev() -> Plan:
-    return preview_stack(ROOT, "dev")[0]
+    return stack_plan("dev")
 
 
 def test_orchestrator_gets_the_executor_job_id_from_the_executor(dev: Plan) -> None:

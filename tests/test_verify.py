@@ -20,7 +20,7 @@ from infra.tools import verify
 from infra.tools.cli import main
 from infra.tools.offline import Plan, preview_stack, unwrap
 from standin import TOKEN, StandIn
-from tests.conftest import ROOT
+from tests.conftest import stack_preview
 from tests.jobs_api import job_api_shape
 from tests.workspace_standin import FakeClock, Resetting, Workspace
 
@@ -30,7 +30,7 @@ SECRET_VALUES = {"databricks-token": "dapi-SECRET-VALUE-never-printed", "google-
 @pytest.fixture(scope="module")
 def dev_plan() -> tuple[Plan, Any]:
     """The dev stack's offline plan (what `verify` renders itself), once for the module."""
-    return preview_stack(ROOT, "dev")
+    return stack_preview("dev")
 
 
 def with_wheel_name(plan: Plan, name: str) -> Plan:

@@ -156,6 +156,8 @@ class Recorded:
     import_id: str | None = None
     """The existing object's id when the program adopts it (ResourceOptions.import_)."""
     delete_before_replace: bool = False
+    depends_on: tuple[str, ...] = ()
+    """ResourceOptions.depends_on, as '<type>::<name>' of each resource (the engine orders creation by it)."""
 
 
 @dataclass
@@ -250,6 +252,12 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
+def _dependencies(opts: pulumi.ResourceOptions) -> tuple[str, ...]:
+    given = opts.depends_on
+    listed = given if isinstance(given, list | tuple) else [] if given is None else [given]
+    return tuple(sorted(f"{r._type}::{r._name}" for r in listed if isinstance(r, pulumi.Resource)))  # noqa: SLF001
+
+
 def run_program(
     program: Callable[[], object], project: str, stack: str, config: Mapping[str, str], secret_keys: frozenset[str]
 ) -> Plan:
@@ -315,6 +323,7 @@ def run_program(
                 provider=args.provider or None,
                 import_id=args.resource_id or None,
                 delete_before_replace=bool(opts.delete_before_replace),
+                depends_on=_dependencies(opts),
             )
         )
     keys = [(r.type, r.name) for r in resources]

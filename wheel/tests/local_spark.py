@@ -8,6 +8,7 @@ table over the test's rows. Everything else in the SQL runs as written.
 from __future__ import annotations
 
 import re
+import tempfile
 from functools import cache
 from typing import Any
 
@@ -30,6 +31,7 @@ def spark() -> Any:
         .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.warehouse.dir", tempfile.mkdtemp(prefix="spark-warehouse-"))  # not ./spark-warehouse
         .config("spark.sql.adaptive.enabled", "false")
         .config("spark.sql.codegen.wholeStage", "false")
         .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")

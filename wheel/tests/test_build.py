@@ -35,6 +35,22 @@ def build(out: Path) -> Path:
     return wheel
 
 
+def fresh_venv(python: str, path: Path) -> Path:
+    """A new virtualenv without pip (creating pip in it takes seconds); `pip_install` installs into it with this
+    environment's pip (`pip --python`, what pip itself runs there). Its python."""
+    subprocess.run([python, "-m", "venv", "--without-pip", str(path)], check=True)
+    return path / "bin" / "python"
+
+
+def pip_install(vpython: Path, wheel: Path) -> None:
+    """Plain `pip install <path>`, as a cluster installs a library."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(vpython), "install", "--quiet", "--no-deps",
+         "--disable-pip-version-check", str(wheel)],
+        check=True,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(tmp_path_factory.mktemp("build"))
@@ -105,12 +121,8 @@ def test_installed_in_a_clean_virtualenv(wheel: Path, tmp_path: Path, python: st
     """Done when: in a fresh virtualenv (nothing else installed), every console script answers --help and the
     prompts load from the installed package, not from a source checkout; under Python 3.10 too."""
     venv = tmp_path / "venv"
-    subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    vpython = venv / "bin" / "python"
-    subprocess.run(
-        [str(vpython), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(wheel)],
-        check=True,
-    )
+    vpython = fresh_venv(python, venv)
+    pip_install(vpython, wheel)
     for script in ("mlflow-eval", "rlm-orchestrator", "rlm-executor", "health-monitor"):
         help_run = subprocess.run([str(venv / "bin" / script), "--help"], capture_output=True, text=True, cwd=tmp_path)
         assert help_run.returncode == 0, help_run.stderr
@@ -145,14 +157,9 @@ def test_pip_replaces_an_installed_version_with_the_next_one(wheel: Path, tmp_pa
     )  # fmt: skip
     (wheel_b,) = (tmp_path / "dist-b").glob("*.whl")
     assert wheel_b.name != wheel.name
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    vpython = venv / "bin" / "python"
-    for built in (wheel, wheel_b):  # plain `pip install <path>`, as a cluster installs a library
-        subprocess.run(
-            [str(vpython), "-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", str(built)],
-            check=True,
-        )
+    vpython = fresh_venv(sys.executable, tmp_path / "venv")
+    for built in (wheel, wheel_b):
+        pip_install(vpython, built)
     shown = subprocess.run(
         [str(vpython), "-c", "import agent_jobs; print(getattr(agent_jobs, 'BUILD_MARK', 'version-a'))"],
         capture_output=True, text=True, check=True, cwd=tmp_path,

@@ -1,5 +1,6 @@
 """`mlflow-eval` end to end: a real MLflow store, the real anthropic and databricks-sdk clients talking to a
-local stand-in for the serving endpoint and the Secrets API, run as the console script."""
+local stand-in for the serving endpoint and the Secrets API. The CLI is called in this process (`main(argv)`, as
+the console script calls it); one test runs the real console script for its exit status and stderr line."""
 
 from __future__ import annotations
 
@@ -8,22 +9,33 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from agent_jobs.errors import JobError
 from agent_jobs.eval_agent.agent import AgentConfig, run_interactive
+from agent_jobs.eval_agent.cli import main
 from agent_jobs.runtime import detect_runtime
 from conftest import Store
+from inprocess import Result, call
 from standin import TOKEN, StandIn
 
 SCRIPT = str(Path(sys.executable).with_name("mlflow-eval"))
 
 
-def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+def clean(env: dict[str, str]) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "ANTHROPIC_", "DATABRICKS_", "MLFLOW_"))}
-    return subprocess.run([SCRIPT, *args], env={**base, **env}, cwd=cwd, capture_output=True, text=True, timeout=120)
+    return {**base, **env}
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> Result:
+    return call(main, args, env=clean(env), cwd=cwd)
+
+
+def run_script(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SCRIPT, *args], env=clean(env), cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def job_env(store: Store, volume: Path, base_url: str) -> dict[str, str]:
@@ -32,6 +44,29 @@ def job_env(store: Store, volume: Path, base_url: str) -> dict[str, str]:
         "MLFLOW_AGENT_VOLUME_PATH": str(volume), "MLFLOW_TRACKING_URI": store.uri,
         "ANTHROPIC_BASE_URL": base_url, "ANTHROPIC_AUTH_TOKEN": TOKEN, "DABS_MODEL": "databricks-claude-sonnet-4",
     }  # fmt: skip
+
+
+class _Time:
+    """The time module as the anthropic client sees it, its sleeps recorded instead of slept."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+
+@pytest.fixture(autouse=True)
+def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """No test waits for the anthropic client's retry back-off: its sleeps are recorded (and asserted)."""
+    import anthropic._base_client
+
+    fake = _Time()
+    monkeypatch.setattr(anthropic._base_client, "time", fake)
+    return fake.sleeps
 
 
 def state(directory: Path) -> dict:
@@ -69,9 +104,10 @@ def test_simulated_job_writes_its_session_under_the_volume(
 
 
 def test_unreachable_endpoint_fails_the_run_and_says_so(
-    mlflow_store: Store, closed_port_url: str, tmp_path: Path
+    mlflow_store: Store, closed_port_url: str, tmp_path: Path, retry_sleeps: list[float]
 ) -> None:
-    """Done when: without a reachable endpoint the run exits non-zero and its state says why."""
+    """Done when: without a reachable endpoint the run exits non-zero and its state says why (after the
+    client's two retries)."""
     env = job_env(mlflow_store, tmp_path / "volume", closed_port_url)
     result = run_cli(["--autonomous", "--experiment-id", mlflow_store.experiment_id], env, tmp_path)
     assert result.returncode != 0
@@ -81,13 +117,14 @@ def test_unreachable_endpoint_fails_the_run_and_says_so(
     assert "finished_at" in s and not (session / "report.md").exists()
     assert "serving endpoint unreachable" in (session / "session.log").read_text()
     assert "serving endpoint unreachable" in result.stdout + result.stderr
+    assert len(retry_sleeps) == 2
 
 
 @pytest.mark.parametrize(("status", "expected"), [(500, "HTTP 500"), (401, "HTTP 401")])
 def test_endpoint_errors_are_named(
-    mlflow_store: Store, standin: StandIn, tmp_path: Path, status: int, expected: str
+    mlflow_store: Store, standin: StandIn, tmp_path: Path, status: int, expected: str, retry_sleeps: list[float]
 ) -> None:
-    """A refused or failing endpoint is reported with its HTTP status."""
+    """A refused or failing endpoint is reported with its HTTP status; a 500 is retried twice, a 401 never."""
     standin.status = status
     env = job_env(mlflow_store, tmp_path, f"{standin.url}/serving-endpoints/anthropic")
     if status == 401:
@@ -95,6 +132,7 @@ def test_endpoint_errors_are_named(
     result = run_cli(["-a", "-e", mlflow_store.experiment_id], env, tmp_path)
     assert result.returncode != 0
     assert expected in state(tmp_path / "sessions" / "job-7-run-9")["error"]
+    assert len(retry_sleeps) == (2 if status == 500 else 0)
 
 
 def test_missing_experiment_is_a_clear_failure(mlflow_store: Store, standin: StandIn, tmp_path: Path) -> None:
@@ -106,9 +144,10 @@ def test_missing_experiment_is_a_clear_failure(mlflow_store: Store, standin: Sta
 
 
 def test_local_run_uses_local_sessions_and_a_one_line_error(mlflow_store: Store, tmp_path: Path) -> None:
-    """Locally (no job): sessions/<timestamp> under the working directory; a failure is one stderr line."""
+    """Locally (no job): sessions/<timestamp> under the working directory; a failure is one stderr line. (The real
+    console script: its exit status and stderr are the promise.)"""
     env = {"MLFLOW_TRACKING_URI": mlflow_store.uri, "ANTHROPIC_BASE_URL": "http://127.0.0.1:9/x"}
-    result = run_cli(["-a", "-e", mlflow_store.experiment_id], env, tmp_path)
+    result = run_script(["-a", "-e", mlflow_store.experiment_id], env, tmp_path)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "mlflow-eval: error: no serving token: set ANTHROPIC_AUTH_TOKEN, or pass --token-secret <scope>/<key>"

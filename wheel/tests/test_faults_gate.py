@@ -109,7 +109,11 @@ def log_version(model: str) -> str:
     mlflow.set_experiment(MODELS_EXPERIMENT)
     with mlflow.start_run(run_name="log"):
         info = mlflow.pyfunc.log_model(
-            name="agent", python_model="canned.py", model_config={"answer": GOOD}, registered_model_name=model
+            name="agent",
+            python_model="canned.py",
+            model_config={"answer": GOOD},
+            registered_model_name=model,
+            pip_requirements=["mlflow-skinny"],  # given: MLflow would infer them in a subprocess (seconds) per version
         )
     return str(info.registered_model_version)
 

@@ -75,9 +75,9 @@ class FakeEndpoints:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MlflowClient]:
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_store: str) -> Iterator[MlflowClient]:
     monkeypatch.chdir(tmp_path)  # artifacts under tmp_path
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri = fresh_store
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     mlflow.set_experiment(experiment_id="0")  # not the previous test's active experiment (another store)
@@ -90,7 +90,11 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mlflow
 def log_version(answer: str) -> str:
     with mlflow.start_run(run_name="log"):
         info = mlflow.pyfunc.log_model(
-            name="agent", python_model="canned.py", model_config={"answer": answer}, registered_model_name=MODEL
+            name="agent",
+            python_model="canned.py",
+            model_config={"answer": answer},
+            registered_model_name=MODEL,
+            pip_requirements=["mlflow-skinny"],  # given: MLflow would infer them in a subprocess (seconds) per version
         )
     return str(info.registered_model_version)
 

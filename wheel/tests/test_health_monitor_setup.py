@@ -5,7 +5,6 @@ talking to the local stand-in."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,15 @@ from standin import TOKEN, StandIn
 
 
 @pytest.fixture
-def store(clean_env: Path) -> Iterator[str]:
-    """A fresh sqlite tracking and registry store, the working directory a temporary one (artifacts)."""
+def store(clean_env: Path, fresh_store: str) -> str:
+    """A fresh sqlite tracking and registry store, the working directory a temporary one (artifacts). (The
+    autouse `isolated_mlflow` unsets both URIs after the test: restoring `get_tracking_uri()` here pinned the
+    default ./mlruns store for every later test.)"""
     import mlflow
 
-    uri = f"sqlite:///{clean_env}/mlflow.db"
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    yield uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    mlflow.set_tracking_uri(previous[0])
-    mlflow.set_registry_uri(previous[1])
+    mlflow.set_tracking_uri(fresh_store)
+    mlflow.set_registry_uri(fresh_store)
+    return fresh_store
 
 
 def workspace(standin: StandIn) -> WorkspaceClient:

@@ -19,6 +19,9 @@ from agent_jobs.prompt_optimizer.data import Columns, SparkReader, WarehouseRead
 from agent_jobs.prompt_optimizer.optimize import Endpoint, check_endpoint, language_model
 from conftest import Store
 
+# Its Spark test: one xdist worker runs this group (--dist loadgroup, tests/conftest.py), so one JVM starts.
+pytestmark = pytest.mark.xdist_group("spark")
+
 TABLE = "main.agents.prompt_training"
 TOKEN = "dapi-optimizer-token"
 COLUMNS = ["agent_name", "input", "expected", "note"]

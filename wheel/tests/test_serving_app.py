@@ -21,6 +21,9 @@ from agent_jobs.serving import telemetry
 from agent_jobs.serving.agents import Agent, AgentContext, discover
 from agent_jobs.serving.app import build_services
 
+# The real PostgreSQL: one xdist worker runs this group (--dist loadgroup), so one server starts.
+pytestmark = pytest.mark.xdist_group("postgres")
+
 
 @pytest.fixture(scope="module")
 def db() -> Database:

@@ -28,6 +28,9 @@ from agent_jobs.serving.endpoints import EmbeddingsClient, static_headers
 from agent_jobs.serving.errors import InvalidRequest, Unavailable
 from agent_jobs.serving.memory import MemoryStore
 
+# The real PostgreSQL: one xdist worker runs this group (--dist loadgroup), so one server starts.
+pytestmark = pytest.mark.xdist_group("postgres")
+
 ENDPOINT = "projects/agents/branches/production/endpoints/primary"
 
 

@@ -29,6 +29,9 @@ from serving_pg import Database, cluster
 from serving_standin import CHAT, EMBEDDINGS, TOKEN, WorkspaceStandIn
 from serving_support import DIM, TX, USER, run
 
+# The real PostgreSQL: one xdist worker runs this group (--dist loadgroup), so one server starts.
+pytestmark = pytest.mark.xdist_group("postgres")
+
 VOLUME = "/Volumes/main/agents/prompts"
 ENDPOINT = "projects/agents/branches/production/endpoints/primary"
 

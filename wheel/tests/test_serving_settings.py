@@ -11,6 +11,9 @@ from agent_jobs.serving.app_yaml import COMMAND, RESOURCES, app_yaml, environmen
 from agent_jobs.serving.cli import main
 from agent_jobs.serving.settings import SOURCES, SettingsError, load_settings
 
+# The real PostgreSQL: one xdist worker runs this group (--dist loadgroup), so one server starts.
+pytestmark = pytest.mark.xdist_group("postgres")
+
 # What Databricks Apps gives the app (platform variables, and the app.yaml values from its resources).
 APP_ENV = {
     "DATABRICKS_HOST": "adb-123.4.azuredatabricks.net",

@@ -20,6 +20,10 @@ from zerobus_rows import metric_rows, span_rows, write_json_lines
 from agent_jobs.telemetry_otel import install, tables
 from agent_jobs.telemetry_otel.settings import TelemetrySettings
 
+# Spark and the processed wheelhouses: one xdist worker runs this group (--dist loadgroup), so one JVM starts
+# and the fixtures are processed once.
+pytestmark = pytest.mark.xdist_group("spark")
+
 DB = "agents_test"
 SPANS, METRICS = f"spark_catalog.{DB}.otel_spans", f"spark_catalog.{DB}.otel_metrics"
 NOW_NS = time.time_ns()

@@ -22,7 +22,9 @@ from agent_jobs.wheelhouse.verify import verify
 from agent_jobs.wheelhouse.wheels import Target, default_platforms
 
 pytest_plugins = ["wheelhouse_fixtures"]  # its session fixtures: find_links, fixture_zips, processed, ...
-pytestmark = pytest.mark.usefixtures("fresh_console_log")
+# Spark and the processed wheelhouses: one xdist worker runs this group (--dist loadgroup), so one JVM starts
+# and the fixtures are processed once.
+pytestmark = [pytest.mark.usefixtures("fresh_console_log"), pytest.mark.xdist_group("spark")]
 
 PYTHON_310 = Path("/root/.pyenv/versions/3.10.13/bin/python")
 

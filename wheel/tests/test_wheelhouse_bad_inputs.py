@@ -20,7 +20,9 @@ from agent_jobs.wheelhouse import build, cli
 from agent_jobs.wheelhouse.wheels import write_wheel
 
 pytest_plugins = ["wheelhouse_fixtures"]
-pytestmark = pytest.mark.usefixtures("fresh_console_log")
+# Spark and the processed wheelhouses: one xdist worker runs this group (--dist loadgroup), so one JVM starts
+# and the fixtures are processed once.
+pytestmark = [pytest.mark.usefixtures("fresh_console_log"), pytest.mark.xdist_group("spark")]
 
 Make = Callable[[Path, Path], Path]  # (a fresh directory, the find-links directory) -> the input
 

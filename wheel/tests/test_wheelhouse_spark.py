@@ -23,13 +23,15 @@ from agent_jobs.wheelhouse.verify import import_on_workers, install, ship, verif
 from agent_jobs.wheelhouse.wheels import Target
 
 pytest_plugins = ["wheelhouse_fixtures"]
-pytestmark = pytest.mark.usefixtures("isolated_imports")
+# Spark and the processed wheelhouses: one xdist worker runs this group (--dist loadgroup), so one JVM starts
+# and the fixtures are processed once.
+pytestmark = [pytest.mark.usefixtures("isolated_imports"), pytest.mark.xdist_group("spark")]
 
 TASKS = 2
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One local[2] Spark for the session (the JVM takes seconds to start); workers run this Python."""
     from pyspark.sql import SparkSession
 
@@ -43,6 +45,7 @@ def spark() -> Iterator[Any]:
             .config("spark.driver.host", "127.0.0.1")
             .config("spark.driver.bindAddress", "127.0.0.1")
             .config("spark.sql.shuffle.partitions", str(TASKS))
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))  # not in the cwd
             .getOrCreate()
         )
         session.sparkContext.setLogLevel("ERROR")
