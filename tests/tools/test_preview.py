@@ -35,7 +35,7 @@ def test_json_shape(prod_json: Result) -> None:
     assert prod_json.returncode == 0, prod_json.stderr
     doc = json.loads(prod_json.stdout)
     assert list(doc) == ["project", "stack", "resources", "outputs", "secrets", "violations"]
-    assert doc["violations"] == []  # prod satisfies every policy rule (tests/test_policy.py)
+    assert doc["violations"] == []  # prod satisfies every policy rule (tests/tools/test_policy.py)
     assert (doc["project"], doc["stack"]) == ("agent-platform", "prod")
     keys = ["type", "name", "id", "parent", "inputs", "protect", "retain_on_delete"]
     assert all(list(r) == keys for r in doc["resources"])
@@ -171,7 +171,7 @@ def test_bad_values_exit_2(
 
 
 def test_non_utf8_stack_file_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Latin-1 bytes are not text the CLI reads (UTF-16 with a byte-order mark is: tests/test_stackfile.py)."""
+    """Latin-1 bytes are not text the CLI reads (UTF-16 with a byte-order mark is: tests/tools/test_stackfile.py)."""
     path = tmp_path / "Pulumi.tmp.yaml"
     path.write_bytes((ROOT / "Pulumi.dev.yaml").read_text().replace("dev", "d\xe9v").encode("latin-1"))
     status, _, err = cli(capsys, "--stack", "tmp", "--config-file", str(path))
