@@ -8,6 +8,8 @@ each stack names its own catalog and schemas in its stack file.
 from __future__ import annotations
 
 import hashlib
+import posixpath
+import re
 from typing import Literal
 
 from infra.settings import StackSettings
@@ -78,3 +80,12 @@ def serving_endpoint(settings: StackSettings, base: str) -> str:
 def promotion_target(settings: StackSettings) -> Literal["staging", "production"]:
     """The alias a gate promotes to: production in production mode, staging otherwise."""
     return "production" if settings.production else "staging"
+
+
+def experiment_folder(path: str) -> str | None:
+    """The folder to create for an experiment at `path`: None when it is one that always exists (/Shared,
+    a user's home)."""
+    folder = posixpath.dirname(path)
+    if folder in ("/", "/Shared") or re.fullmatch(r"/Users/[^/]+", folder):
+        return None
+    return folder

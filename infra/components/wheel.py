@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import importlib.util
 import os
@@ -36,11 +37,17 @@ PACKAGE = "agent_jobs"
 """The distribution name: python_wheel_task.package_name of every job."""
 
 
+@functools.cache
+def _extras(pyproject: Path) -> dict[str, list[str]]:
+    """The wheel's extras, read once per program run (every system's jobs ask)."""
+    found: dict[str, list[str]] = tomllib.loads(pyproject.read_text())["project"].get("optional-dependencies", {})
+    return found
+
+
 def extra_requirements(source: Path, extra: str) -> tuple[str, ...]:
     """The requirements of one of the wheel's extras (its `[project.optional-dependencies]`), as written there.
     Each system's jobs install these beside the wheel, so no system gets another system's libraries."""
-    project = tomllib.loads((source / "pyproject.toml").read_text())["project"]
-    extras: dict[str, list[str]] = project.get("optional-dependencies", {})
+    extras = _extras(source / "pyproject.toml")
     if extra not in extras:
         raise WheelBuildError(
             f"{source / 'pyproject.toml'} has no extra {extra!r}; it has: {', '.join(sorted(extras))}"

@@ -28,7 +28,7 @@ import pulumi
 from pulumi.runtime import settings as runtime_settings
 
 from infra.settings import SECRETS, LoadedSettings, parse_settings
-from infra.tools.mocks import Registration, computed
+from infra.tools.mocks import Registration, computed, digest
 from infra.tools.stackfile import StackFileError, read_project, read_stack
 
 __all__ = ["StackFileError", "read_stack_config"]  # StackFileError lives in infra/stackfile.py; kept importable here
@@ -230,7 +230,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def _id_and_state(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         inputs = unwrap(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
-            rid = _digest(args.typ, args.name)
+            rid = digest(args.typ, args.name)
             self.hosts[rid] = inputs.get("host", "")
             return rid, dict(args.inputs)
         host = self.hosts.get((args.provider or "").split("::")[-1], "https://workspace.example")
@@ -246,10 +246,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
             name = args.args["name"]
             return {"id": name, "name": name, "catalogInfo": {"name": name}}, []
         raise NotImplementedError(f"the offline preview has no mock for the invoke {args.token}")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
 def _dependencies(opts: pulumi.ResourceOptions) -> tuple[str, ...]:

@@ -24,7 +24,8 @@ from infra.components.wheel import SOURCE, BuiltWheel, build_wheel
 from infra.systems.serving_platform.app_code import RESOURCE_KEYS
 from infra.systems.serving_platform.settings import DEV_LLM_ENDPOINT, ServingPlatformSettings
 from infra.systems.serving_platform.system import ServingPlatform, ServingPlatformArgs, serving_names
-from infra.tools.offline import Plan, Recorded, _digest, run_program, unwrap
+from infra.tools.mocks import digest
+from infra.tools.offline import Plan, Recorded, run_program, unwrap
 from policy.rules import DATA_TYPES, PROTECTED_IN_PRODUCTION
 from tests.conftest import PROJECT
 from tests.jobs_api import to_jobs_api
@@ -298,7 +299,7 @@ def test_a_provisioned_endpoint_can_be_shared_and_the_app_given_a_secret(wheel: 
                     "extra_env_from": {"ZEROBUS_CLIENT_SECRET": "zerobus-secret"}, "extras": ("serving", "telemetry")})  # fmt: skip
     perms = inputs(plan.one("Permissions", "llm-permissions"))
     serving = plan.one("ModelServing")
-    assert perms["servingEndpointId"] == _digest(serving.type, serving.name)[:32]  # its id output, not its name
+    assert perms["servingEndpointId"] == digest(serving.type, serving.name)[:32]  # its id output, not its name
     assert perms["accessControls"] == [{"groupName": "data-scientists", "permissionLevel": "CAN_QUERY"}]
     resources = {r["name"]: r for r in inputs(plan.one("App"))["resources"]}
     assert resources["zerobus-secret"]["secret"]["key"] == "zerobus_client_secret"

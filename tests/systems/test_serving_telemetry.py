@@ -273,8 +273,8 @@ def test_job_runs_prompt_optimizer_on_serverless_with_the_optimizer_extra(dev: P
     assert (wheel["package_name"], wheel["entry_point"]) == ("agent_jobs", "prompt-optimizer")
     (environment,) = job["environments"]
     spec = environment["spec"]
-    assert spec["environment_version"] == "4" and spec["dependencies"][-1] == WHEEL
-    names = {d.split(">")[0].split("=")[0] for d in spec["dependencies"][:-1]}
+    assert spec["environment_version"] == "4" and spec["dependencies"][0] == WHEEL  # the wheel, then its extra
+    names = {d.split(">")[0].split("=")[0] for d in spec["dependencies"][1:]}
     assert names == {"dspy", "mlflow-skinny", "databricks-sdk"}
     params = wheel["parameters"]
     assert params[params.index("--table") + 1] == "main.agents_dev.prompt_training"

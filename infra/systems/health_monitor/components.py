@@ -10,8 +10,6 @@ only the gate does, and only when every threshold passes.
 from __future__ import annotations
 
 import json
-import posixpath
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -20,6 +18,7 @@ import pulumi_databricks as db
 
 from infra import naming
 from infra.components.jobs import JobCommon, job_args, job_permissions, wheel_task
+from infra.naming import experiment_folder
 from infra.systems.context import JobOutputs, SystemContext, SystemResult
 from infra.systems.health_monitor.model_link import DeploymentJobLink
 from infra.systems.health_monitor.settings import HealthMonitorSettings
@@ -56,15 +55,6 @@ SETUP_TASKS: tuple[SetupTask, ...] = (
     SetupTask("run_evaluation", "evaluate", "mlflow_env", ("log_agent_model", "create_evaluation_datasets")),
 )
 DEPLOYMENT_TASK = "deployment_job"
-
-
-def experiment_folder(path: str) -> str | None:
-    """The folder to create for an experiment at `path`: None when it is one that always exists (/Shared,
-    a user's home)."""
-    folder = posixpath.dirname(path)
-    if folder in ("/", "/Shared") or re.fullmatch(r"/Users/[^/]+", folder):
-        return None
-    return folder
 
 
 @dataclass(frozen=True)

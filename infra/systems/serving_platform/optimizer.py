@@ -11,7 +11,6 @@ WRITE_VOLUME on the prompts volume; this component grants none of them (see the 
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +18,14 @@ import pulumi
 import pulumi_databricks as db
 
 from infra.components.jobs import JobCommon, job_args, job_permissions, wheel_task
-from infra.components.wheel import SOURCE
-from infra.systems.health_monitor.components import experiment_folder
+from infra.components.wheel import SOURCE, extra_requirements
+from infra.naming import experiment_folder
 from infra.systems.serving_platform.offline_settings import PromptOptimizerSettings
 
 TASK_KEY = "optimize_prompts"
 ENTRY_POINT = "prompt-optimizer"
 ENVIRONMENT_KEY = "optimizer_env"
 EXTRA = "optimizer"
-
-
-def optimizer_dependencies(wheel_source: Path = SOURCE) -> list[str]:
-    """The `optimizer` extra of the wheel (dspy, mlflow-skinny, databricks-sdk), as pyproject.toml declares it."""
-    project = tomllib.loads((wheel_source / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return sorted(project["optional-dependencies"][EXTRA])
 
 
 def training_table(
@@ -98,7 +91,7 @@ class PromptOptimizerJob(pulumi.ComponentResource):
             environment_key=ENVIRONMENT_KEY,
             spec=db.JobEnvironmentSpecArgs(
                 environment_version=s.environment_version,
-                dependencies=[*optimizer_dependencies(args.wheel_source), args.wheel_path],
+                dependencies=[args.wheel_path, *extra_requirements(args.wheel_source, EXTRA)],
             ),
         )
         job = db.Job(
