@@ -8,7 +8,6 @@ import argparse
 import importlib
 import json
 import tomllib
-from functools import cache
 from typing import Any
 
 import pytest
@@ -21,17 +20,16 @@ from infra.settings import SECRETS, parse_settings
 from infra.systems import BY_KEY, SYSTEMS
 from infra.systems.base import System
 from infra.tools.cli import main
-from infra.tools.offline import Plan, preview_stack, unwrap
-from tests.conftest import ROOT
+from infra.tools.offline import Plan, unwrap
+from tests.conftest import ROOT, stack_preview
 from tests.jobs_api import job_api_shape
 
 SYSTEM_IDS = [s.key for s in SYSTEMS]
 
 
-@cache
 def prod() -> Plan:
-    """The production stack, which enables every system."""
-    return preview_stack(ROOT, "prod")[0]
+    """The production stack, which enables every system (run once per worker, a copy each time)."""
+    return stack_preview("prod")[0]
 
 
 @pytest.fixture(params=SYSTEMS, ids=SYSTEM_IDS)
@@ -47,7 +45,7 @@ def test_one_list_declares_the_five_seeds() -> None:
 
 
 def test_every_system_is_on_in_prod() -> None:
-    settings = preview_stack(ROOT, "prod")[1].settings
+    settings = stack_preview("prod")[1].settings
     assert [s.key for s in settings.enabled_systems()] == SYSTEM_IDS
 
 
@@ -75,7 +73,7 @@ def test_run_choices_are_the_declared_jobs(capsys: pytest.CaptureFixture[str]) -
 def test_run_starts_the_compute_the_declaration_names(system: System) -> None:
     from infra.tools.run import job_compute
 
-    settings = preview_stack(ROOT, "prod")[1].settings
+    settings = stack_preview("prod")[1].settings
     for job in system.jobs:
         expected = getattr(settings.system(system.key), job.compute) if job.compute else None
         assert job_compute(settings, job.key) == expected
@@ -85,7 +83,7 @@ def test_volumes_derive_from_the_declarations(system: System) -> None:
     plan = prod()
     volumes = plan.outputs["volumes"][0]
     assert set(volumes) == {"wheels"} | {v.role for s in SYSTEMS for v in s.volumes}
-    settings = preview_stack(ROOT, "prod")[1].settings
+    settings = stack_preview("prod")[1].settings
     for decl in system.volumes:
         name = getattr(settings.system(system.key), decl.setting)
         volume = plan.one("Volume", logical(decl.schema, decl.role))  # the logical name adoption imports
@@ -112,7 +110,7 @@ def test_secrets_derive_from_the_declarations(system: System) -> None:
 def test_adoption_imports_what_the_declarations_name(system: System) -> None:
     """Adopting every job, volume, scope and declared object of the system: each target is a resource the
     program creates under exactly that type and logical name."""
-    loaded = preview_stack(ROOT, "prod")[1]
+    loaded = stack_preview("prod")[1]
     s = loaded.settings
     names = s.full_names()
     adopt: dict[str, Any] = {

@@ -21,11 +21,11 @@ import yaml
 
 from infra.settings import WheelSettings
 from infra.tools.cli import main
-from infra.tools.offline import SECRET_SIG, Plan, Recorded, preview_stack, read_stack_config, unwrap
+from infra.tools.offline import SECRET_SIG, Plan, Recorded, read_stack_config, unwrap
 from inprocess import Result, call
 from policy import rules
 from policy.rules import Violation, check, check_plan, looks_secret, plan_wheels_volume, stack_facts
-from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan, stack_preview
+from tests.conftest import BASE, PROJECT, ROOT, parse, program_plan, stack_plan, stack_preview
 
 STACKS = ("dev", "prod")
 DAPI = "dapi" + "0123456789abcdef" * 2
@@ -590,7 +590,7 @@ def test_every_named_type_of_the_plans_is_named() -> None:
     import pulumi_databricks as db
 
     for stack in ("dev", "prod"):
-        plan = preview_stack(ROOT, stack)[0]
+        plan = stack_plan(stack)
         for r in plan.resources:
             if not r.type.startswith("databricks:index/"):
                 continue

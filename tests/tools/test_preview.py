@@ -15,7 +15,7 @@ import yaml
 from infra.tools.cli import main
 from infra.tools.preview import mermaid
 from inprocess import Result, call
-from tests.conftest import ROOT, STACK_FILES
+from tests.conftest import ROOT, STACK_FILES, stack_plan
 
 STACKS = [f.removeprefix("Pulumi.").removesuffix(".yaml") for f in STACK_FILES]
 
@@ -86,7 +86,7 @@ def test_plaintext_secret_in_a_stack_file_stays_masked(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert value not in result.stdout + result.stderr
         assert "stored in plain text" in result.stdout + result.stderr
-    doc = json.loads(preview("--stack", "tmp", "--config-file", str(path), "--json").stdout)
+    doc = json.loads(result.stdout)  # the --json run's
     secret = next(r for r in doc["resources"] if r["name"] == "eval-agent-secrets-databricks-token")
     assert secret["inputs"]["stringValue"] == "[secret]"
 
@@ -315,9 +315,7 @@ def test_the_mock_engine_refuses_a_type_it_has_no_outputs_for() -> None:
 def test_every_type_of_the_plans_has_plausible_computed_outputs() -> None:
     """The outputs the program reads are there: a volume's path, an App's URL and service principal, a Postgres
     branch's name, a job's URL (every type has its row; the ids are distinct)."""
-    from infra.tools.offline import preview_stack
-
-    plan = preview_stack(ROOT, "prod")[0]
+    plan = stack_plan("prod")
     ids = [r.id for r in plan.resources if r.custom]
     assert len(ids) == len(set(ids))
     assert (
