@@ -130,3 +130,20 @@ def test_program_deploys_with_secrets_set() -> None:
     )  # fmt: skip
     values = {unwrap(s.inputs)["stringValue"] for s in plan.all("Secret")}
     assert values == {"tok", "key"}
+
+
+def test_the_mock_engine_skips_source_positions_only_while_it_runs() -> None:
+    """The offline engine stops Pulumi walking the Python stack at every registration (the mocks never read the
+    source position) and gives the engine its own function back afterwards, whether the program fails or not."""
+    from pulumi.runtime import resource
+
+    engine_own = resource._get_stack_trace
+    seen: list[int] = []
+
+    def program() -> None:
+        seen.append(len(resource._get_stack_trace().frames))
+        raise ValueError("the program fails")
+
+    with pytest.raises(Exception, match="the program fails"):
+        run_program(program, PROJECT, "dev", {}, frozenset())
+    assert seen == [0] and resource._get_stack_trace is engine_own

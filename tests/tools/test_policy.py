@@ -346,12 +346,10 @@ def bad_stack(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_strict_exits_3_on_a_violation(bad_stack: Path) -> None:
-    """--strict: the document is still written, every violation listed in it, and the exit status is 3 (of a real
-    `python -m infra` process; the second run, in this process, prints the same bytes)."""
-    first = subprocess.run(
-        [sys.executable, "-m", "infra", "preview", "--stack", "tmp", "--config-file", str(bad_stack), "--json", "--strict"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    """--strict: the document is still written, every violation listed in it, and the exit status is 3; a second
+    run prints the same bytes. (That a real `python -m infra` process exits with main()'s status and prints the
+    same bytes as this one is tests/tools/test_preview.py's subprocess test.)"""
+    first = preview("--stack", "tmp", "--config-file", str(bad_stack), "--json", "--strict")
     assert first.returncode == 3, first.stderr
     assert "policy violation(s) (--strict)" in first.stderr and "plain-value-123" not in first.stderr
     doc = json.loads(first.stdout)
