@@ -20,16 +20,11 @@ from infra.settings import SECRETS, parse_settings
 from infra.systems import BY_KEY, SYSTEMS
 from infra.systems.base import System
 from infra.tools.cli import main
-from infra.tools.offline import Plan, unwrap
-from tests.conftest import ROOT, stack_preview
+from infra.tools.offline import unwrap
+from tests.conftest import ROOT, stack_plan, stack_preview
 from tests.jobs_api import job_api_shape
 
 SYSTEM_IDS = [s.key for s in SYSTEMS]
-
-
-def prod() -> Plan:
-    """The production stack, which enables every system (run once per worker, a copy each time)."""
-    return stack_preview("prod")[0]
 
 
 @pytest.fixture(params=SYSTEMS, ids=SYSTEM_IDS)
@@ -50,7 +45,7 @@ def test_every_system_is_on_in_prod() -> None:
 
 
 def test_job_outputs_derive_from_the_declarations(system: System) -> None:
-    plan = prod()
+    plan = stack_plan("prod")
     job_outputs = {k.removesuffix("_job_id") for k in plan.outputs if k.endswith("_job_id")}
     assert job_outputs == {job.key for s in SYSTEMS for job in s.jobs}
     for job in system.jobs:
@@ -80,7 +75,7 @@ def test_run_starts_the_compute_the_declaration_names(system: System) -> None:
 
 
 def test_volumes_derive_from_the_declarations(system: System) -> None:
-    plan = prod()
+    plan = stack_plan("prod")
     volumes = plan.outputs["volumes"][0]
     assert set(volumes) == {"wheels"} | {v.role for s in SYSTEMS for v in s.volumes}
     settings = stack_preview("prod")[1].settings
@@ -96,7 +91,7 @@ def test_secrets_derive_from_the_declarations(system: System) -> None:
     assert {s.config_key for s in SECRETS if s.system == system.key} == declared
     project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["config"]
     assert declared <= set(project)  # every secret is declared in Pulumi.yaml, with its description
-    plan = prod()
+    plan = stack_plan("prod")
     scopes = plan.outputs["secret_scope"][0]
     if system.secrets:
         scope = plan.one("SecretScope", system.secret_scope_logical)
@@ -122,7 +117,7 @@ def test_adoption_imports_what_the_declarations_name(system: System) -> None:
     adopted = s.model_copy(update={"adopt": s.adopt.model_validate(adopt)})
     wanted = targets(adopted)
     assert len(wanted) == len(system.jobs) + len(system.volumes) + bool(system.secrets) + len(system.adoptable)
-    created = {(r.type.rsplit(":", 1)[-1], r.name) for r in prod().resources}
+    created = {(r.type.rsplit(":", 1)[-1], r.name) for r in stack_plan("prod").resources}
     assert set(wanted) <= created, sorted(set(wanted) - created)
 
 
@@ -143,7 +138,7 @@ def test_adopting_a_job_of_a_system_that_is_off_is_refused(system: System) -> No
 
 
 def test_jobs_parse_with_databricks_bundles_strict_models(system: System) -> None:
-    plan = prod()
+    plan = stack_plan("prod")
     for job in system.jobs:
         parsed = BundleJob.from_dict(job_api_shape(plan.one("Job", job.logical).inputs))
         assert parsed.tasks
@@ -164,7 +159,7 @@ def test_every_wheel_task_is_accepted_by_its_entry_points_argparse(system: Syste
     """The parameters of every python_wheel_task (job parameters and {{job.*}} references filled in as a run
     would) parse with the entry point's own parser: an unknown or missing option would fail the run."""
     parsers = _entry_point_parsers()
-    plan = prod()
+    plan = stack_plan("prod")
     checked = 0
     for job in system.jobs:
         inputs = unwrap(plan.one("Job", job.logical).inputs)
@@ -199,7 +194,7 @@ def test_each_system_installs_its_own_extra_only(system: System) -> None:
     """A job's environment or libraries carry its system's extra, not another system's (issue 12)."""
     from infra.components.wheel import SOURCE, extra_requirements
 
-    plan = prod()
+    plan = stack_plan("prod")
     extras = {e for s in SYSTEMS for e in (s.wheel_extra, *(j.extra for j in s.jobs)) if e}
     for job in system.jobs:
         extra = job.extra or system.wheel_extra
