@@ -14,8 +14,9 @@ from wheelhouse_support import NATIVE_TAGS, Processed, offline, pip_env, read_js
 
 from agent_jobs.errors import JobError
 from agent_jobs.wheelhouse import cli, fixtures, manifest
+from agent_jobs.wheelhouse import verify as verify_module
 from agent_jobs.wheelhouse.archive import Limits, extract_zip
-from agent_jobs.wheelhouse.build import process
+from agent_jobs.wheelhouse.build import process, run_pip
 from agent_jobs.wheelhouse.cleanup import check_run_dir, cleanup
 from agent_jobs.wheelhouse.shapes import SHAPES, detect
 from agent_jobs.wheelhouse.verify import verify
@@ -226,9 +227,20 @@ def test_verify_without_spark_installs_and_imports_on_the_driver(
     for name in (manifest.WHEELHOUSE, manifest.MANIFEST, manifest.PYFILES):
         (house / name).write_bytes((processed["existing_wheels"].output / name).read_bytes())
     monkeypatch.chdir(tmp_path)
+    pips: list[list[str]] = []
+
+    def recorded(args: list[str], cwd: Path) -> str:
+        pips.append(args)
+        return run_pip(args, cwd)
+
+    monkeypatch.setattr(verify_module, "run_pip", recorded)
     cli.main(["verify", "--wheelhouse", "wh/wheelhouse.zip", "--spark", "off", "--target", "site",
               "--expect", "wh_wheel_beta"])  # fmt: skip
     assert (tmp_path / "site" / "wh_wheel_beta.py").is_file()
+    # pip's conflict check judges the running Python, which --target does not install into (and costs
+    # seconds on a cluster's hundreds of distributions): verify turns it off
+    [install] = pips
+    assert install[0] == "install" and "--target" in install and "--no-warn-conflicts" in install
     result = read_json(house / "verify.json")
     assert result["status"] == "succeeded" and result["spark"] == "none"
     assert result["driver"] == {"wh_wheel_alpha": "ok", "wh_wheel_beta": "ok"}

@@ -95,7 +95,9 @@ def install(house: Path, data: dict[str, Any], target: Path | None) -> None:
             raise JobError(f"{house} holds {files}, its manifest lists {listed}")
         args = ["install", "--no-index", "--find-links", str(wheels_dir)]
         if target is not None:
-            args += ["--target", str(target), "--upgrade"]
+            # pip's conflict check reads every distribution of the running Python (seconds on a cluster's
+            # hundreds), which --target does not install into: the check would judge the wrong environment.
+            args += ["--target", str(target), "--upgrade", "--no-warn-conflicts"]
         args += [str(wheels_dir / name) for name in files]
         with _pip_lock():
             try:
