@@ -10,14 +10,19 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pulumi
-import pulumi_databricks as db
 import pytest
 
-from infra.settings import LoadedSettings, parse_settings
-from infra.tools.offline import Plan, preview_stack, run_program
+if TYPE_CHECKING:
+    import pulumi
+    import pulumi_databricks as db
+
+    from infra.settings import LoadedSettings
+    from infra.tools.offline import Plan
+
+# pulumi, pulumi_databricks and the program are imported where they are used, not here: pytest-xdist's
+# controller loads this file too, before it starts the workers, and only needs the scheduler hook below.
 
 ROOT = Path(__file__).resolve().parent.parent
 # The wheel's local stand-in for Databricks APIs serves these tests too (`from standin import StandIn`).
@@ -80,6 +85,8 @@ def raw_config(overrides: dict[str, Any] | None = None, **secrets: str) -> dict[
 
 
 def parse(overrides: dict[str, Any] | None = None, secret_keys: tuple[str, ...] = (), **secrets: str) -> LoadedSettings:
+    from infra.settings import parse_settings
+
     return parse_settings(
         raw_config(overrides, **secrets),
         [f"{PROJECT}:{k}" for k in secret_keys],
@@ -100,6 +107,8 @@ _PROGRAMS: dict[str, Plan] = {}
 def stack_preview(stack: str, *, cached: bool = True) -> tuple[Plan, LoadedSettings]:
     """`preview_stack(ROOT, stack)` of a committed stack file (its plan and settings), run once per session;
     `cached=False` runs the program afresh (for a test about running it)."""
+    from infra.tools.offline import preview_stack
+
     if not cached:
         return preview_stack(ROOT, stack)
     if stack not in _STACKS:
@@ -135,8 +144,11 @@ def program_plan(
 def _program_plan(
     overrides: dict[str, Any] | None, wheel_source: Path | None, cache: Path | None, secrets: dict[str, str]
 ) -> Plan:
+    import pulumi
+
     from infra import platform
-    from infra.settings import secret_values
+    from infra.settings import parse_settings, secret_values
+    from infra.tools.offline import run_program
 
     config = raw_config(overrides, **secrets)
     secret_keys = frozenset(f"{PROJECT}:{k}" for k in secrets)
@@ -154,6 +166,8 @@ def _program_plan(
 def run() -> Callable[..., Plan]:
     """Run a program (a function creating resources) under the mocks; returns the recorded plan."""
 
+    from infra.tools.offline import run_program
+
     def _run(program: Callable[[], None], config: dict[str, str] | None = None, stack: str = "test") -> Plan:
         return run_program(program, PROJECT, stack, config or {}, frozenset())
 
@@ -161,8 +175,12 @@ def run() -> Callable[..., Plan]:
 
 
 def provider() -> db.Provider:
+    import pulumi_databricks as db
+
     return db.Provider("workspace", host="https://dbc-1234abcd-5678.cloud.databricks.com")
 
 
 def with_provider(p: db.Provider) -> pulumi.ResourceOptions:
+    import pulumi
+
     return pulumi.ResourceOptions(provider=p)
