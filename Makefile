@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: install preview test lint lint-fast clean bench coverage
+.PHONY: install preview test lint lint-fast clean bench coverage durations
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ test: lint-fast
 	$(BIN)/pytest $(PYTEST_PARALLEL); tests=$$?; \
 	wait $$mypy; types=$$?; echo "mypy:"; cat "$$out"; rm -f "$$out"; \
 	test $$tests -eq 0 && test $$types -eq 0
+
+# Rewrite tests/durations.json from a passing run: how long each slow test takes, which the xdist scheduler
+# (conftest.py) reads to hand out the longest work first. Worth rerunning when tests are added or get slower.
+durations: install
+	$(BIN)/pytest $(PYTEST_PARALLEL) --record-durations
 
 # The wall time of `make test` and of a bare `python -c "import pulumi_databricks"`, and their ratio.
 bench: install

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
-import functools
 import json
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -37,45 +34,6 @@ BASE: dict[str, Any] = {
     "schema": {"name": "agents_dev"},
     "health_monitor": {"schema": {"name": "health_monitor_agent_dev"}},
 }
-
-
-_GROUP = re.compile(r"""^pytestmark = .*pytest\.mark\.xdist_group\("(\w+)"\)""", re.MULTILINE)
-
-
-@functools.cache
-def _xdist_group(path: str) -> str | None:
-    """The xdist_group a test file's `pytestmark` names, if any."""
-    file = ROOT / path
-    found = _GROUP.search(file.read_text()) if file.suffix == ".py" and file.is_file() else None
-    return found[1] if found else None
-
-
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`--dist loadgroup` that works with pytest 9: pytest-xdist 3.8 marks a test's group by rewriting
-    `Item._nodeid`, which pytest 9 no longer reads, so every group was spread over the workers (two JVMs, two
-    PostgreSQL servers). Here the test files whose `pytestmark` names an xdist_group run on one worker per
-    group, and every other test is scheduled on its own, as `--dist load` does."""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class GroupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid: str) -> str:
-            return _xdist_group(nodeid.split("::", 1)[0]) or nodeid
-
-    return GroupScheduling(config, log)
-
-
-@pytest.fixture(autouse=True)
-def pulumi_event_loop() -> None:
-    """Pulumi's engine (the mocks too) runs on the thread's current event loop, which asyncio.run() in a test
-    of the wheel that ran earlier on the same worker leaves unset: give the thread one when it has none."""
-    try:
-        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
-            return
-    except RuntimeError:
-        pass
-    asyncio.set_event_loop(asyncio.new_event_loop())
 
 
 def raw_config(overrides: dict[str, Any] | None = None, **secrets: str) -> dict[str, str]:

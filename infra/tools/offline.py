@@ -15,6 +15,7 @@ value), so that a diff of two plans shows a rotation.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import runpy
@@ -256,10 +257,22 @@ def _dependencies(opts: pulumi.ResourceOptions) -> tuple[str, ...]:
     return tuple(sorted(f"{r._type}::{r._name}" for r in listed if isinstance(r, pulumi.Resource)))  # noqa: SLF001
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's engine (its mocks too) runs on the thread's current event loop, which an earlier
+    `asyncio.run()` in the same thread leaves unset (or closed): give the thread a new one then."""
+    try:
+        if not asyncio.get_event_loop_policy().get_event_loop().is_closed():
+            return
+    except RuntimeError:  # no current loop in this thread
+        pass
+    asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     program: Callable[[], object], project: str, stack: str, config: Mapping[str, str], secret_keys: frozenset[str]
 ) -> Plan:
     """Run `program` under the mocks with this config; returns after every registration has finished."""
+    _ensure_event_loop()
     mocks = RecordingMocks()
     runtime_settings.ROOT.set(None)  # a fresh root Stack, or exports of an earlier run would leak in
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False)

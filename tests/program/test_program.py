@@ -149,3 +149,25 @@ def test_the_mock_engine_skips_source_positions_only_while_it_runs() -> None:
     (replaced,) = during
     assert replaced is not engine_own and not replaced().frames  # type: ignore[operator]
     assert resource._get_stack_trace is engine_own
+
+
+@pytest.mark.parametrize("leftover", ["none", "closed"])
+def test_the_mock_engine_runs_after_asyncio_run_left_the_thread_without_a_loop(leftover: str) -> None:
+    """`asyncio.run()` (the wheel's async code, a test before this one) leaves the thread with no current event
+    loop; a closed one is as unusable. The offline engine, which Pulumi runs on the current loop, makes itself
+    one instead of failing with "There is no current event loop"."""
+    import asyncio
+
+    async def nothing() -> None:
+        return None
+
+    asyncio.run(nothing())
+    if leftover == "closed":
+        loop = asyncio.new_event_loop()
+        loop.close()
+        asyncio.set_event_loop(loop)
+
+    def program() -> None:
+        pulumi.export("answer", 42)
+
+    assert run_program(program, PROJECT, "dev", {}, frozenset()).outputs == {"answer": (42, False)}

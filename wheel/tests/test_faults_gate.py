@@ -25,7 +25,7 @@ from agent_jobs.health_monitor import cli, datasets, scorers
 from agent_jobs.health_monitor.endpoints import EndpointSpec
 from agent_jobs.health_monitor.evaluation import check_thresholds
 from agent_jobs.health_monitor.gate import GateConfig, run_gate
-from conftest import Store
+from conftest import copy_store
 from standin import TOKEN, Fault, StandIn
 
 MODEL = "main.hm.health_monitor_agent"
@@ -59,15 +59,17 @@ CANNED = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def store(mlflow_store: Store, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
-    """The session's sqlite MLflow (creating one costs seconds of migrations) with this module's experiments,
-    their artifacts in a temporary directory (the store's default root is wherever the session started)."""
+def store(migrated_db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """This module's sqlite MLflow (a copy of the session's migrated one: migrations cost seconds) with its
+    experiments, their artifacts beside it. Its own, so setting it up again (a worker given another module's
+    test between two of this one's tears module fixtures down) starts from an empty store."""
     root = tmp_path_factory.mktemp("gate")
     (root / "canned.py").write_text(CANNED)
-    client = MlflowClient(tracking_uri=mlflow_store.uri)
+    uri = copy_store(migrated_db, root)
+    client = MlflowClient(tracking_uri=uri)
     for name in (EXPERIMENT, MODELS_EXPERIMENT):
         client.create_experiment(name, artifact_location=str(root / "artifacts" / name.rsplit("/", 1)[1]))
-    return mlflow_store.uri, root
+    return uri, root
 
 
 @pytest.fixture
